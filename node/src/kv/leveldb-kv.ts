@@ -1,0 +1,216 @@
+/**
+ * The state machine in LevelDB, in the database the log store opened (keys
+ * under `kv!`). Each applyBatch is one LevelDB batch holding the data and the
+ * applied index, so after a restart `applied` says exactly what the data
+ * reflects and replay starts after it. The write is not synced: a crash can
+ * only lose a suffix of applied entries together with their index, and those
+ * entries are still in the (synced) Raft log or covered by its snapshot.
+ *
+ * Reads go to LevelDB, so the data set is not bounded by memory, except that
+ * a snapshot is one string (the Raft contract) and so bounded by V8's limit.
+ */
+
+import type { Entry } from "../raft/types.ts";
+import { decodeValue, encodeValue, HIGH, KEYS, kvKey, kvKeyName } from "../storage/codec.ts";
+import { corruptStore, ioError, type RawDb, StorageError } from "../storage/open-level.ts";
+import { applyParsed, entryCommand, keysRead, type KvView } from "./apply.ts";
+import type { JsonValue } from "./command.ts";
+import type { ApplyResult, KeyValue, KvSnapshot, KvStore, ListOptions } from "./kv-store.ts";
+import { decodeSnapshot, SnapshotWriter } from "./snapshot-format.ts";
+
+type BatchOp = { type: "put"; key: Buffer; value: string } | { type: "del"; key: Buffer };
+
+const KV_RANGE = { gte: KEYS.kvPrefix, lt: Buffer.concat([KEYS.kvPrefix, HIGH]) };
+
+/** Operations per batch when restoring a snapshot (bounded memory, still few writes). */
+const RESTORE_CHUNK = 4096;
+
+/** A KvStore on a shared LevelDB. */
+export class LeveldbKv implements KvStore {
+  readonly #db: RawDb;
+  readonly #dir: string;
+  #applied: number;
+  /** Serialises applies, restores and snapshots in call order. */
+  #tail: Promise<unknown> = Promise.resolve();
+  #failed: Error | null = null;
+
+  private constructor(db: RawDb, applied: number) {
+    this.#db = db;
+    this.#dir = db.location;
+    this.#applied = applied;
+  }
+
+  /** Opens the KV data in `db`; voids a restore that a crash interrupted (applied becomes 0). */
+  static async open(db: RawDb): Promise<LeveldbKv> {
+    try {
+      if ((await db.get(KEYS.kvRestoring)) !== undefined) {
+        // Half-restored data is meaningless; the node restores its stored snapshot again.
+        await db.clear(KV_RANGE);
+        await db.batch([
+          { type: "del", key: KEYS.kvRestoring },
+          { type: "put", key: KEYS.kvApplied, value: encodeValue(KEYS.kvApplied, 0) },
+        ]);
+      }
+      const raw = await db.get(KEYS.kvApplied);
+      const applied = raw === undefined ? 0 : decodeValue(KEYS.kvApplied, raw);
+      if (typeof applied !== "number" || !Number.isSafeInteger(applied) || applied < 0) {
+        throw corruptStore(db.location, `kv applied index is ${JSON.stringify(applied)}`);
+      }
+      return new LeveldbKv(db, applied);
+    } catch (e) {
+      if (e instanceof StorageError) throw e;
+      if ((e as Error).name === "CorruptValueError") throw corruptStore(db.location, (e as Error).message, e);
+      throw ioError(db.location, "opening the kv data", e);
+    }
+  }
+
+  /** Highest index whose effects are in the database. */
+  get applied(): number {
+    return this.#applied;
+  }
+
+  #enqueue<T>(job: () => Promise<T>): Promise<T> {
+    const run = this.#tail.then(() => {
+      if (this.#failed) throw this.#failed;
+      return job();
+    });
+    this.#tail = run.catch(() => {});
+    return run;
+  }
+
+  /** Applies committed entries in order, all in one LevelDB batch. */
+  applyBatch(entries: readonly Entry[]): Promise<ApplyResult[]> {
+    return this.#enqueue(() => this.#apply(entries));
+  }
+
+  async #apply(entries: readonly Entry[]): Promise<ApplyResult[]> {
+    let next = this.#applied;
+    const todo: Array<{ entry: Entry; cmd: ReturnType<typeof entryCommand> } | null> = [];
+    for (const entry of entries) {
+      if (entry.index <= next) {
+        todo.push(null);
+        continue;
+      }
+      if (entry.index !== next + 1) throw new Error(`kv: entry ${entry.index} applied out of order (applied ${next})`);
+      todo.push({ entry, cmd: entryCommand(entry) });
+      next = entry.index;
+    }
+    if (next === this.#applied) return todo.map(() => ({ op: "none", ok: true }));
+
+    // Fetch every key the batch reads in one round trip; writes go to an overlay.
+    const wanted = [...new Set(todo.flatMap((t) => (t ? keysRead(t.cmd) : [])))];
+    const base = new Map<string, JsonValue | undefined>();
+    const raws = wanted.length > 0 ? await this.#db.getMany(wanted.map(kvKey)) : [];
+    wanted.forEach((k, i) => base.set(k, this.#decode(kvKey(k), raws[i])));
+    const overlay = new Map<string, JsonValue | undefined>();
+    const view: KvView = {
+      read: (k) => (overlay.has(k) ? overlay.get(k) : base.get(k)),
+      write: (k, v) => void overlay.set(k, v),
+    };
+    const results = todo.map((t): ApplyResult => (t ? applyParsed(t.cmd, view) : { op: "none", ok: true }));
+
+    const ops: BatchOp[] = [];
+    for (const [k, v] of overlay) {
+      const key = kvKey(k);
+      ops.push(v === undefined ? { type: "del", key } : { type: "put", key, value: encodeValue(key, v) });
+    }
+    ops.push({ type: "put", key: KEYS.kvApplied, value: encodeValue(KEYS.kvApplied, next) });
+    await this.#write(ops);
+    this.#applied = next;
+    return results;
+  }
+
+  async #write(ops: BatchOp[]): Promise<void> {
+    try {
+      await this.#db.batch(ops);
+    } catch (e) {
+      // The database may or may not hold the batch; stop rather than guess.
+      this.#failed = ioError(this.#dir, "kv write", e);
+      throw this.#failed;
+    }
+  }
+
+  #decode(key: Buffer, raw: string | undefined): JsonValue | undefined {
+    if (raw === undefined) return undefined;
+    try {
+      return decodeValue(key, raw) as JsonValue;
+    } catch (e) {
+      throw corruptStore(this.#dir, (e as Error).message, e);
+    }
+  }
+
+  /** The value of a key, or undefined. */
+  async get(key: string): Promise<JsonValue | undefined> {
+    const k = kvKey(key);
+    return this.#decode(k, await this.#db.get(k));
+  }
+
+  /** Keys with `prefix`, after `after`, in byte order, at most `limit`. */
+  async list(opts: ListOptions): Promise<KeyValue[]> {
+    const prefix = kvKey(opts.prefix ?? "");
+    const range: { gte?: Buffer; gt?: Buffer; lt: Buffer; limit: number } = {
+      lt: Buffer.concat([prefix, HIGH]),
+      limit: opts.limit,
+    };
+    const after = opts.after === undefined ? undefined : kvKey(opts.after);
+    if (after && Buffer.compare(after, prefix) >= 0) range.gt = after;
+    else range.gte = prefix;
+    const out: KeyValue[] = [];
+    for await (const [k, v] of this.#db.iterator(range)) {
+      out.push({ key: kvKeyName(k), value: this.#decode(k, v) as JsonValue });
+    }
+    return out;
+  }
+
+  /** Serialises the data at one LevelDB snapshot, with the applied index read at the same point. */
+  snapshot(): Promise<KvSnapshot> {
+    return this.#enqueue(async () => {
+      const snap = this.#db.snapshot();
+      try {
+        const raw = await this.#db.get(KEYS.kvApplied, { snapshot: snap });
+        const index = raw === undefined ? 0 : (this.#decode(KEYS.kvApplied, raw) as number);
+        const w = new SnapshotWriter();
+        for await (const [k, v] of this.#db.iterator({ ...KV_RANGE, snapshot: snap })) {
+          w.add(kvKeyName(k), this.#decode(k, v) as JsonValue);
+        }
+        return { index, data: w.finish() };
+      } finally {
+        await snap.close();
+      }
+    });
+  }
+
+  /**
+   * Replaces the data with a snapshot. Written in chunks under a `restoring`
+   * marker, so a crash midway leaves a store that open() recognises as void.
+   */
+  restore(data: string, index: number): Promise<void> {
+    const pairs = decodeSnapshot(data);
+    return this.#enqueue(async () => {
+      await this.#write([{ type: "put", key: KEYS.kvRestoring, value: encodeValue(KEYS.kvRestoring, index) }]);
+      try {
+        await this.#db.clear(KV_RANGE);
+      } catch (e) {
+        this.#failed = ioError(this.#dir, "kv clear", e);
+        throw this.#failed;
+      }
+      for (let i = 0; i < pairs.length; i += RESTORE_CHUNK) {
+        const ops: BatchOp[] = pairs.slice(i, i + RESTORE_CHUNK).map(({ key, value }) => {
+          const k = kvKey(key);
+          return { type: "put", key: k, value: encodeValue(k, value) };
+        });
+        await this.#write(ops);
+      }
+      await this.#write([
+        { type: "put", key: KEYS.kvApplied, value: encodeValue(KEYS.kvApplied, index) },
+        { type: "del", key: KEYS.kvRestoring },
+      ]);
+      this.#applied = index;
+    });
+  }
+
+  /** Waits for queued work; the database itself belongs to the log store. */
+  async close(): Promise<void> {
+    await this.#tail;
+  }
+}

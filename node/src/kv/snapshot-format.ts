@@ -1,0 +1,55 @@
+/**
+ * The snapshot format shared by every store: `{"v":1,"kv":[[key,value],...]}`
+ * with keys in `compareKeys` order, so equal states give identical bytes.
+ */
+
+import { type JsonValue, keyProblem } from "./command.ts";
+import { compareKeys } from "./key-order.ts";
+import type { KeyValue } from "./kv-store.ts";
+
+/** Version written in every snapshot; restore refuses others. */
+export const SNAPSHOT_VERSION = 1;
+
+/** Collects pairs in key order and produces the snapshot text. */
+export class SnapshotWriter {
+  readonly #parts: string[] = [];
+
+  /** Adds one pair; callers add keys in ascending order. */
+  add(key: string, value: JsonValue): void {
+    this.#parts.push(JSON.stringify([key, value]));
+  }
+
+  /** The snapshot text. */
+  finish(): string {
+    return `{"v":${SNAPSHOT_VERSION},"kv":[${this.#parts.join(",")}]}`;
+  }
+}
+
+/** Parses and checks a snapshot; throws with a clear message when it is not one. */
+export function decodeSnapshot(data: string): KeyValue[] {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(data);
+  } catch (e) {
+    throw new Error(`kv snapshot is not valid JSON: ${(e as Error).message}`);
+  }
+  if (typeof doc !== "object" || doc === null || (doc as { v?: unknown }).v !== SNAPSHOT_VERSION) {
+    throw new Error(`kv snapshot has an unknown format (expected {"v":${SNAPSHOT_VERSION},...})`);
+  }
+  const kv = (doc as { kv?: unknown }).kv;
+  if (!Array.isArray(kv)) throw new Error("kv snapshot has no `kv` array");
+  const out: KeyValue[] = [];
+  let prev: string | undefined;
+  for (const pair of kv) {
+    if (!Array.isArray(pair) || pair.length !== 2) throw new Error("kv snapshot pair is not [key, value]");
+    const [key, value] = pair as [unknown, JsonValue];
+    const p = keyProblem(key);
+    if (p) throw new Error(`kv snapshot has a bad key: ${p}`);
+    if (value === null) throw new Error(`kv snapshot stores null for ${JSON.stringify(key)}`);
+    // Strict order also rules out duplicates.
+    if (prev !== undefined && compareKeys(prev, key as string) >= 0) throw new Error("kv snapshot keys are not sorted");
+    prev = key as string;
+    out.push({ key: key as string, value });
+  }
+  return out;
+}

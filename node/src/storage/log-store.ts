@@ -1,0 +1,42 @@
+/**
+ * The contract of the Raft log storage (LevelDB or memory): what `Ready`
+ * asks to persist, and what a node loads at start.
+ */
+
+import type { Entry, HardState, Incarnation, PersistedState, Snapshot } from "../raft/types.ts";
+
+/** One `Ready`'s worth of durable state, written atomically. */
+export interface SaveRequest {
+  hardState?: HardState;
+  /** Replace any stored entry at or after `entries[0].index`. */
+  entries: readonly Entry[];
+  /** Deletes every stored entry up to its index (all of them when `snapshotRestore`). */
+  snapshot?: Snapshot;
+  snapshotRestore: boolean;
+}
+
+/** Counters for tests and metrics. */
+export interface LogStoreStats {
+  /** save() calls that completed. */
+  saves: number;
+  /** Synced writes issued; saves / syncs is the group-commit factor. */
+  syncs: number;
+}
+
+/** Durable storage of the Raft log, hard state, snapshot and incarnation. */
+export interface LogStore {
+  /** This disk's identity, created once when the store was new. */
+  readonly incarnation: Incarnation;
+  /** True when this open created the store (and its incarnation). */
+  readonly isNew: boolean;
+  readonly stats: LogStoreStats;
+  /**
+   * What was persisted, or null when nothing was ever saved (a brand-new store:
+   * the caller bootstraps). `applied` is left unset: the KV store knows it.
+   */
+  load(): Promise<PersistedState | null>;
+  /** Persists the request in one synced write; concurrent calls share a write. */
+  save(req: SaveRequest): Promise<void>;
+  /** Waits for pending saves, then releases the store. */
+  close(): Promise<void>;
+}
