@@ -61,7 +61,11 @@ export const ERROR_TABLE: Readonly<Record<ErrorCode, ErrorInfo>> = {
     description: "The proposal was not committed in time (no quorum reachable); it may still commit later.",
   },
   TRANSFERRING: { status: 503, retryable: true, description: "Leadership is being transferred; retry shortly." },
-  NOT_READY: { status: 503, retryable: true, description: "This node is starting or catching up and cannot serve yet." },
+  NOT_READY: {
+    status: 503,
+    retryable: true,
+    description: "This node is starting or catching up and cannot serve yet.",
+  },
   BAD_JSON: { status: 400, retryable: false, description: "The body is not valid JSON." },
   BAD_BODY: { status: 400, retryable: false, description: "The JSON body has the wrong shape (e.g. not an object)." },
   BAD_KEY: {

@@ -268,14 +268,31 @@ function checkKey(key: string, all: NormalizedOp[], budget: Budget): KeyOutcome 
   let lin = 0;
   let applied = 0;
   const frames: Frame[] = [];
-  const cache = new Set<string>();
+  // Visited configurations, keyed without the applied unknown ops; each entry
+  // lists the applied sets seen. Having applied fewer unknown ops only leaves
+  // more options, so a configuration is pruned when a visited one with the
+  // same key applied a subset: otherwise a harmless early guess about a
+  // timed-out write would make the search redo the whole suffix.
+  const cache = new Map<string, number[][]>();
   const remember = (state: number): boolean => {
     let k = `${state}:${m}`;
     const hi = ((callBefore[m] ?? nK) - 1) >>> 5;
     for (let w = m >>> 5; w <= hi; w++) k += `,${kb[w]}`;
-    if (applied > 0) for (let w = 0; w < ub.length; w++) if (ub[w] !== 0) k += `|${w}:${ub[w]}`;
-    if (cache.has(k)) return false;
-    cache.add(k);
+    const seen = cache.get(k);
+    if (seen) {
+      for (const snap of seen) {
+        let subset = true;
+        for (let j = 0; subset && j < snap.length; j += 2) {
+          const bits = snap[j + 1] ?? 0;
+          subset = ((ub[snap[j] ?? 0] ?? 0) & bits) >>> 0 === bits;
+        }
+        if (subset) return false;
+      }
+    }
+    const snap: number[] = [];
+    if (applied > 0) for (let w = 0; w < ub.length; w++) if (ub[w] !== 0) snap.push(w, ub[w] ?? 0);
+    if (seen) seen.push(snap);
+    else cache.set(k, [snap]);
     return true;
   };
   const toggleBlock = (b: Block, on: boolean): void => {
@@ -317,6 +334,7 @@ function checkKey(key: string, all: NormalizedOp[], budget: Budget): KeyOutcome 
   // stuck return whose position is capturePos. Deterministic, so a second run
   // reproduces the first one's path without having copied stacks on the way.
   const search = (capturePos: number): string => {
+    cache.clear();
     let entry = next[HEAD] ?? NIL;
     for (;;) {
       if (capturePos < 0 && (++budget.steps > budget.maxSteps || ((budget.steps & 1023) === 0 && performance.now() > budget.deadline))) return "budget";

@@ -85,7 +85,8 @@ export function toCommand(v: unknown): Parsed<Command> {
       const p = keyProblem(v.key);
       if (p) return bad("BAD_KEY", p);
       const key = v.key as string;
-      if (!("expect" in v) || v.expect === undefined) return bad("BAD_BODY", "cas: `expect` is required (null = absent)");
+      if (!("expect" in v) || v.expect === undefined)
+        return bad("BAD_BODY", "cas: `expect` is required (null = absent)");
       const expect = v.expect as JsonValue;
       const hasValue = "value" in v && v.value !== undefined;
       if (v.del !== undefined && v.del !== true) return bad("BAD_BODY", "cas: `del` may only be true");

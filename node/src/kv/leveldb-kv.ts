@@ -13,7 +13,7 @@
 import type { Entry } from "../raft/types.ts";
 import { decodeValue, encodeValue, HIGH, KEYS, kvKey, kvKeyName } from "../storage/codec.ts";
 import { corruptStore, ioError, type RawDb, StorageError } from "../storage/open-level.ts";
-import { applyParsed, entryCommand, keysRead, type KvView } from "./apply.ts";
+import { applyParsed, entryCommand, type KvView, keysRead } from "./apply.ts";
 import type { JsonValue } from "./command.ts";
 import type { ApplyResult, KeyValue, KvSnapshot, KvStore, ListOptions } from "./kv-store.ts";
 import { decodeSnapshot, SnapshotWriter } from "./snapshot-format.ts";
@@ -101,7 +101,7 @@ export class LeveldbKv implements KvStore {
     const wanted = [...new Set(todo.flatMap((t) => (t ? keysRead(t.cmd) : [])))];
     const base = new Map<string, JsonValue | undefined>();
     const raws = wanted.length > 0 ? await this.#db.getMany(wanted.map(kvKey)) : [];
-    wanted.forEach((k, i) => base.set(k, this.#decode(kvKey(k), raws[i])));
+    for (const [i, k] of wanted.entries()) base.set(k, this.#decode(kvKey(k), raws[i]));
     const overlay = new Map<string, JsonValue | undefined>();
     const view: KvView = {
       read: (k) => (overlay.has(k) ? overlay.get(k) : base.get(k)),
@@ -170,8 +170,14 @@ export class LeveldbKv implements KvStore {
         const raw = await this.#db.get(KEYS.kvApplied, { snapshot: snap });
         const index = raw === undefined ? 0 : (this.#decode(KEYS.kvApplied, raw) as number);
         const w = new SnapshotWriter();
-        for await (const [k, v] of this.#db.iterator({ ...KV_RANGE, snapshot: snap })) {
-          w.add(kvKeyName(k), this.#decode(k, v) as JsonValue);
+        const it = this.#db.iterator({ ...KV_RANGE, snapshot: snap });
+        try {
+          // nextv: one native call per 1000 pairs instead of one promise per pair.
+          for (let page = await it.nextv(1000); page.length > 0; page = await it.nextv(1000)) {
+            for (const [k, v] of page) w.add(kvKeyName(k), this.#decode(k, v) as JsonValue);
+          }
+        } finally {
+          await it.close();
         }
         return { index, data: w.finish() };
       } finally {
@@ -184,9 +190,9 @@ export class LeveldbKv implements KvStore {
    * Replaces the data with a snapshot. Written in chunks under a `restoring`
    * marker, so a crash midway leaves a store that open() recognises as void.
    */
-  restore(data: string, index: number): Promise<void> {
+  async restore(data: string, index: number): Promise<void> {
     const pairs = decodeSnapshot(data);
-    return this.#enqueue(async () => {
+    await this.#enqueue(async () => {
       await this.#write([{ type: "put", key: KEYS.kvRestoring, value: encodeValue(KEYS.kvRestoring, index) }]);
       try {
         await this.#db.clear(KV_RANGE);

@@ -242,6 +242,12 @@ export class RaftCore {
     if (this.configIndex > this.log.committed) {
       return this.refuse("CONFIG_CHANGE_PENDING", `configuration change at ${this.configIndex} is not committed yet`);
     }
+    if (cc.op === "promote") {
+      const pr = this.prs.get(cc.id);
+      if (pr?.seenInc !== undefined && pr.seenInc !== pr.boundInc) {
+        return this.refuse("BAD_CONFIG_CHANGE", `${cc.id} answers under another incarnation; re-add it first`);
+      }
+    }
     const next = applyChange(this.config, cc);
     if (typeof next === "string") {
       return this.refuse(next.includes("not a") ? "UNKNOWN_MEMBER" : "BAD_CONFIG_CHANGE", next);
@@ -281,18 +287,22 @@ export class RaftCore {
 
   /**
    * The application has durably captured its state up to `index` (<= applied)
-   * as `data`: keep that as the snapshot and drop the log before it.
+   * as `data`: keep that as the snapshot and drop the log before it, except
+   * the last `catchUpEntries` entries, which stay in memory for slow followers.
+   * Storage may drop every entry up to `index` (the Ready carries the snapshot).
    */
   compact(index: number, data: string): void {
-    if (index <= this.log.snapIndex) return;
+    if (index <= (this.snapshot?.meta.index ?? 0) || index <= this.log.snapIndex) return;
     if (index > this.log.applied) throw new Error(`raft: compact ${index} beyond applied ${this.log.applied}`);
     if (this.pendingRestore) throw new Error("raft: compact while a received snapshot is being restored");
-    const upTo = this.log.slice(this.log.firstIndex(), index + 1) ?? [];
-    const config = latestConfig(upTo)?.config ?? this.snapConfig;
+    const configUpTo = (i: number) => latestConfig(this.log.slice(this.log.firstIndex(), i + 1) ?? [])?.config ?? this.snapConfig;
     const term = this.log.term(index) as number;
-    const snap: Snapshot = { meta: { index, term, config }, data };
-    this.log.compact(index);
-    this.snapConfig = config;
+    const snap: Snapshot = { meta: { index, term, config: configUpTo(index) }, data };
+    const cut = Math.max(this.log.snapIndex, index - this.opts.catchUpEntries);
+    if (cut > this.log.snapIndex) {
+      this.snapConfig = configUpTo(cut);
+      this.log.compact(cut);
+    }
     this.snapshot = snap;
     this.pendingSnapshot = snap;
     this.refreshConfig();
@@ -372,7 +382,7 @@ export class RaftCore {
       commit: this.log.committed,
       applied: this.log.applied,
       lastIndex: this.log.lastIndex(),
-      snapshotIndex: this.log.snapIndex,
+      snapshotIndex: this.snapshot?.meta.index ?? 0,
       config: this.config,
       configIndex: this.configIndex,
       transferee: this.leadTransferee,

@@ -39,17 +39,18 @@ export function campaign(r: RaftCore, kind: CampaignKind): void {
 }
 
 /**
- * Grants or refuses a (pre-)vote. A vote needs: no other vote in this term,
- * a log at least as up to date as ours (§5.4.1), and that we are ourselves a
- * member under our incarnation (a wiped or never-added node never votes).
+ * Grants or refuses a (pre-)vote. A vote needs no other vote in this term and
+ * a log at least as up to date as ours (§5.4.1). Whether the vote counts is
+ * the candidate's call: it ignores votes from incarnations its configuration
+ * does not bind (a wiped disk). Refusing here as well would deadlock a member
+ * that has not yet received the entry that re-added it.
  */
 export function handleVoteRequest(r: RaftCore, m: Message): void {
   const isPre = m.type === "preVote";
   const canVote = r.vote === m.from || (r.vote === "" && r.lead === "") || (isPre && m.term > r.term);
   const upToDate = r.opts.bugs.voteWithoutLogCheck === true || r.log.isUpToDate(m.index ?? 0, m.logTerm ?? 0);
-  const member = r.opts.bugs.ignoreIncarnation === true || r.incOk(r.id, r.inc);
   const respType = isPre ? "preVoteResp" : "voteResp";
-  if (canVote && upToDate && member) {
+  if (canVote && upToDate) {
     // A granted pre-vote answers in the term it was asked for, so it is not mistaken for a stale reply.
     r.send({ type: respType, to: m.from, term: m.term });
     if (!isPre) {

@@ -36,6 +36,12 @@ export interface CoreOptions {
   maxInflight?: number;
   /** Characters of snapshot data per snapshot message. */
   snapshotChunkSize?: number;
+  /**
+   * Entries kept in memory behind a snapshot, so a follower that just
+   * installed a snapshot can catch up from the log instead of needing the next
+   * snapshot (etcd's SnapshotCatchUpEntries).
+   */
+  catchUpEntries?: number;
   bugs?: PlantedBugs;
 }
 
@@ -55,6 +61,7 @@ export function resolveOptions(o: CoreOptions): ResolvedOptions {
     maxEntriesPerMsg: o.maxEntriesPerMsg ?? 256,
     maxInflight: o.maxInflight ?? 16,
     snapshotChunkSize: o.snapshotChunkSize ?? 512 * 1024,
+    catchUpEntries: o.catchUpEntries ?? 1000,
     bugs: o.bugs ?? {},
   };
   if (!r.id) throw new Error("raft: id must not be empty");
@@ -62,8 +69,8 @@ export function resolveOptions(o: CoreOptions): ResolvedOptions {
     throw new Error("raft: need 1 <= heartbeatTicks < electionTicks");
   }
   if (r.leaseRead && !r.checkQuorum) throw new Error("raft: leaseRead needs checkQuorum");
-  if (r.maxInflight < 1 || r.maxEntriesPerMsg < 1 || r.snapshotChunkSize < 1) {
-    throw new Error("raft: maxInflight, maxEntriesPerMsg and snapshotChunkSize must be positive");
+  if (r.maxInflight < 1 || r.maxEntriesPerMsg < 1 || r.snapshotChunkSize < 1 || r.catchUpEntries < 0) {
+    throw new Error("raft: maxInflight, maxEntriesPerMsg, snapshotChunkSize and catchUpEntries must be positive");
   }
   return r;
 }

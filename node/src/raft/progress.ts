@@ -1,4 +1,4 @@
-import type { Incarnation } from "./types.ts";
+import type { Incarnation, Snapshot } from "./types.ts";
 
 /** How the leader is replicating to one follower. */
 export type ProgressState = "probe" | "replicate" | "snapshot";
@@ -15,9 +15,12 @@ export class Progress {
   probeSent = false;
   /** In replicate state: last index of each append still in flight, oldest first. */
   inflight: number[] = [];
-  /** In snapshot state: the snapshot index being sent and how many bytes of it the follower holds. */
+  /** In snapshot state: the snapshot being sent (kept even if the leader compacts again meanwhile), and how much of it the follower holds. */
+  snap: Snapshot | undefined;
   pendingSnapshot = 0;
   snapOffset = 0;
+  /** snapOffset at the previous heartbeat answer: unchanged means the chunk in flight was lost. */
+  snapOffsetAtHeartbeat = -1;
   /** Highest leader tick echoed back by this follower (for check-quorum and leases). */
   ackTick = Number.NEGATIVE_INFINITY;
   /** The incarnation the follower last reported; differs from the configuration's after a wiped disk. */
@@ -37,6 +40,7 @@ export class Progress {
     if (this.state === "snapshot") {
       this.next = Math.max(this.match + 1, this.pendingSnapshot + 1);
       this.pendingSnapshot = 0;
+      this.snap = undefined;
     } else {
       this.next = this.match + 1;
     }
@@ -48,16 +52,19 @@ export class Progress {
   /** The follower matched: stream entries optimistically. */
   becomeReplicate(): void {
     this.state = "replicate";
+    this.snap = undefined;
     this.next = this.match + 1;
     this.probeSent = false;
     this.inflight = [];
   }
 
-  /** The entries it needs are compacted: send snapshot `index` from byte 0. */
-  becomeSnapshot(index: number): void {
+  /** The entries it needs are compacted: send `snap` from its first character. */
+  becomeSnapshot(snap: Snapshot): void {
     this.state = "snapshot";
-    this.pendingSnapshot = index;
+    this.snap = snap;
+    this.pendingSnapshot = snap.meta.index;
     this.snapOffset = 0;
+    this.snapOffsetAtHeartbeat = -1;
     this.inflight = [];
   }
 

@@ -49,16 +49,19 @@ export function bcastHeartbeat(r: RaftCore, context: string | undefined): void {
 
 function sendSnapshot(r: RaftCore, to: NodeId, pr: Progress): boolean {
   if (!r.snapshot) return false;
-  pr.becomeSnapshot(r.snapshot.meta.index);
+  pr.becomeSnapshot(r.snapshot);
   sendSnapChunk(r, to, pr);
   return true;
 }
 
-/** Sends the chunk at the follower's offset; chunks let a large snapshot travel as many small messages. */
+/**
+ * Sends the chunk at the follower's offset; chunks let a large snapshot
+ * travel as many small messages. The same snapshot is sent to the end even if
+ * the leader compacts again, or a busy leader would restart forever.
+ */
 function sendSnapChunk(r: RaftCore, to: NodeId, pr: Progress): void {
-  const snap = r.snapshot;
+  const snap = pr.snap;
   if (!snap) return;
-  if (snap.meta.index !== pr.pendingSnapshot) pr.becomeSnapshot(snap.meta.index);
   const offset = pr.snapOffset;
   const chunk = snap.data.slice(offset, offset + r.opts.snapshotChunkSize);
   const done = offset + chunk.length >= snap.data.length;
@@ -119,7 +122,11 @@ export function handleHeartbeatResponse(r: RaftCore, m: Message): void {
   if (!pr) return;
   pr.probeSent = false;
   if (pr.state === "replicate" && pr.inflight.length >= r.opts.maxInflight) pr.inflight.shift();
-  if (pr.state === "snapshot") sendSnapChunk(r, m.from, pr);
+  if (pr.state === "snapshot") {
+    // Resend only when the transfer stalled since the last heartbeat (a chunk or its answer was lost).
+    if (pr.snapOffset === pr.snapOffsetAtHeartbeat) sendSnapChunk(r, m.from, pr);
+    pr.snapOffsetAtHeartbeat = pr.snapOffset;
+  }
   else if (pr.match < r.log.lastIndex()) sendAppend(r, m.from);
   if (m.context !== undefined) r.ackRead(m.context, m.from);
 }
@@ -127,11 +134,14 @@ export function handleHeartbeatResponse(r: RaftCore, m: Message): void {
 /** A snapshot chunk answer: move to the offset the follower holds and send on. */
 export function handleSnapResponse(r: RaftCore, m: Message): void {
   const pr = progressFor(r, m);
-  if (!pr || pr.state !== "snapshot" || !r.snapshot) return;
+  if (!pr || pr.state !== "snapshot" || !pr.snap) return;
   if (m.snapshot?.index !== pr.pendingSnapshot) return;
+  // One chunk in flight: only an answer that moves the offset sends the next
+  // one, so duplicated answers cannot multiply the chunks on the wire.
   const offset = m.offset ?? 0;
-  pr.snapOffset = m.reject ? offset : Math.max(pr.snapOffset, offset);
-  if (m.reject || pr.snapOffset < r.snapshot.data.length) sendSnapChunk(r, m.from, pr);
+  if (offset === pr.snapOffset || (!m.reject && offset < pr.snapOffset)) return;
+  pr.snapOffset = offset;
+  if (offset < pr.snap.data.length || m.reject) sendSnapChunk(r, m.from, pr);
 }
 
 // ---- follower side -----------------------------------------------------------

@@ -43,7 +43,9 @@ export function logKey(index: number): Buffer {
 
 /** The index encoded in a log key. */
 export function logKeyIndex(key: Buffer): number {
-  if (key.length !== KEYS.logPrefix.length + 8) throw new Error(`log key has length ${key.length}, expected 12`);
+  if (key.length !== KEYS.logPrefix.length + 8) {
+    throw new CorruptValueError(`log key 0x${key.toString("hex")} has length ${key.length}, expected 12`);
+  }
   return Number(key.readBigUInt64BE(KEYS.logPrefix.length));
 }
 

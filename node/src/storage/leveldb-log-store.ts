@@ -1,9 +1,10 @@
 /**
  * The Raft log, hard state, snapshot and incarnation in LevelDB.
  *
- * Every save is one atomic batch written with `sync: true`. Saves that arrive
- * while a synced write is in flight are merged into the next batch (group
- * commit): one fsync then covers many callers. Planning happens at call time
+ * Every save is one atomic batch written with `sync: true` (unless the
+ * request says it needs no sync). Saves that arrive while a write is in
+ * flight are merged into the next batch (group commit): one fsync then
+ * covers many callers. Planning happens at call time
  * against the in-memory bounds, so merged batches apply in call order.
  *
  * A failed write poisons the store: later saves reject with the same error,
@@ -23,9 +24,11 @@ import {
   logKeyIndex,
   printableKey,
 } from "./codec.ts";
-import { checkLoaded, type LogBounds, planSave, type SavePlan } from "./log-plan.ts";
+import { checkLoaded, type LoadedParts, type LogBounds, planSave, type SavePlan } from "./log-plan.ts";
 import type { LogStore, LogStoreStats, SaveRequest } from "./log-store.ts";
 import { corruptStore, ioError, openLevel, type RawDb, StorageError } from "./open-level.ts";
+import { MARKER_FILE, readMarker, type StoreMarker, writeMarker } from "./store-marker.ts";
+import { checkLogs } from "./wal-check.ts";
 
 type BatchOp = { type: "put"; key: Buffer; value: string } | { type: "del"; key: Buffer };
 
@@ -42,7 +45,8 @@ async function getValue(db: RawDb, key: Buffer): Promise<unknown> {
 }
 
 /** Reads and checks everything; any problem becomes a StorageError naming `dir`. */
-async function readAll(db: RawDb, dir: string, incarnation: string) {
+async function readAll(db: RawDb, dir: string, incarnation: string): Promise<ReturnType<typeof checkLoaded>> {
+  let parts: LoadedParts;
   try {
     const entries: unknown[] = [];
     for await (const [k, v] of db.iterator(LOG_RANGE)) {
@@ -51,22 +55,33 @@ async function readAll(db: RawDb, dir: string, incarnation: string) {
       if (e?.index !== index) throw new CorruptValueError(`entry under ${printableKey(k)} has index ${e?.index}`);
       entries.push(e);
     }
-    return checkLoaded({
+    parts = {
       incarnation,
       hardState: await getValue(db, KEYS.hardState),
       snapshotMeta: await getValue(db, KEYS.snapMeta),
       snapshotData: await getValue(db, KEYS.snapData),
       entries,
-    });
+    };
   } catch (e) {
-    if (e instanceof StorageError) throw e;
-    if (e instanceof CorruptValueError || !(e as { code?: unknown }).code) throw corruptStore(dir, (e as Error).message, e);
+    if (e instanceof CorruptValueError) throw corruptStore(dir, e.message, e);
     throw ioError(dir, "reading", e);
+  }
+  try {
+    return checkLoaded(parts);
+  } catch (e) {
+    throw corruptStore(dir, (e as Error).message, e);
   }
 }
 
-/** Reads the incarnation, creating it (and the format marker) when the database is empty. */
-async function identify(db: RawDb, dir: string): Promise<{ incarnation: string; isNew: boolean }> {
+/**
+ * Reads the incarnation, creating it (and the format key and marker file) when
+ * the database is empty and no marker says a store lived here before.
+ */
+async function identify(
+  db: RawDb,
+  dir: string,
+  marker: StoreMarker | undefined,
+): Promise<{ incarnation: string; isNew: boolean }> {
   let format: unknown;
   let incarnation: unknown;
   try {
@@ -80,6 +95,12 @@ async function identify(db: RawDb, dir: string): Promise<{ incarnation: string; 
     for await (const k of db.keys({ limit: 1 })) {
       throw corruptStore(dir, `the incarnation is missing but the database holds data (e.g. ${printableKey(k)})`);
     }
+    if (marker) {
+      throw corruptStore(
+        dir,
+        `the database is empty but ${MARKER_FILE} says store ${marker.incarnation} lived here (lost MANIFEST or table files?)`,
+      );
+    }
     const fresh = randomUUID();
     await db.batch(
       [
@@ -88,12 +109,21 @@ async function identify(db: RawDb, dir: string): Promise<{ incarnation: string; 
       ],
       { sync: true },
     );
+    await writeMarker(dir, { format: FORMAT_VERSION, incarnation: fresh });
     return { incarnation: fresh, isNew: true };
   }
   if (format !== FORMAT_VERSION) {
-    throw new StorageError("CORRUPT", `raftkv storage at ${dir} has layout version ${String(format)}; this build reads ${FORMAT_VERSION}`);
+    throw new StorageError(
+      "CORRUPT",
+      `raftkv storage at ${dir} has layout version ${String(format)}; this build reads ${FORMAT_VERSION}`,
+    );
   }
   if (typeof incarnation !== "string" || incarnation === "") throw corruptStore(dir, "the incarnation is missing");
+  if (marker && marker.incarnation !== incarnation) {
+    throw corruptStore(dir, `${MARKER_FILE} names store ${marker.incarnation} but the database holds ${incarnation}`);
+  }
+  // A crash between creating the database and writing the marker: finish the job.
+  if (!marker) await writeMarker(dir, { format: FORMAT_VERSION, incarnation });
   return { incarnation, isNew: false };
 }
 
@@ -104,17 +134,24 @@ export class LeveldbLogStore implements LogStore {
   readonly db: RawDb;
   readonly incarnation: string;
   readonly isNew: boolean;
-  readonly stats: LogStoreStats = { saves: 0, syncs: 0 };
+  readonly stats: LogStoreStats = { saves: 0, writes: 0, syncs: 0 };
   #bounds: LogBounds;
   /** What open() read, handed to the first load() instead of reading twice. */
   #preloaded: PersistedState | null | undefined;
   #ops: BatchOp[] = [];
   #waiters: Waiter[] = [];
+  /** Whether any request in #ops asked for a sync. */
+  #needSync = false;
   #flushing: Promise<void> | null = null;
   #failed: Error | null = null;
   #closed = false;
 
-  private constructor(dir: string, db: RawDb, id: { incarnation: string; isNew: boolean }, loaded: ReturnType<typeof checkLoaded>) {
+  private constructor(
+    dir: string,
+    db: RawDb,
+    id: { incarnation: string; isNew: boolean },
+    loaded: ReturnType<typeof checkLoaded>,
+  ) {
     this.dir = dir;
     this.db = db;
     this.incarnation = id.incarnation;
@@ -125,9 +162,11 @@ export class LeveldbLogStore implements LogStore {
 
   /** Opens or creates the store in `dir`; throws StorageError when it is unreadable or inconsistent. */
   static async open(dir: string): Promise<LeveldbLogStore> {
-    const db = await openLevel(dir);
+    const marker = await readMarker(dir);
+    await checkLogs(dir);
+    const db = await openLevel(dir, marker !== undefined);
     try {
-      const id = await identify(db, dir);
+      const id = await identify(db, dir, marker);
       const loaded = await readAll(db, dir, id.incarnation);
       return new LeveldbLogStore(dir, db, id, loaded);
     } catch (e) {
@@ -160,6 +199,7 @@ export class LeveldbLogStore implements LogStore {
     this.#bounds = plan.bounds;
     this.#preloaded = undefined;
     appendOps(this.#ops, plan);
+    if (req.sync !== false) this.#needSync = true;
     return new Promise<void>((resolve, reject) => {
       this.#waiters.push({ resolve, reject });
       this.#flushing ??= this.#flush();
@@ -172,10 +212,12 @@ export class LeveldbLogStore implements LogStore {
     while (this.#waiters.length > 0) {
       const ops = this.#ops;
       const waiters = this.#waiters;
+      const sync = this.#needSync;
       this.#ops = [];
       this.#waiters = [];
+      this.#needSync = false;
       try {
-        await this.db.batch(ops, { sync: true });
+        await this.db.batch(ops, { sync });
       } catch (e) {
         this.#failed = ioError(this.dir, "synced write", e);
         for (const w of [...waiters, ...this.#waiters]) w.reject(this.#failed);
@@ -183,7 +225,8 @@ export class LeveldbLogStore implements LogStore {
         this.#waiters = [];
         break;
       }
-      this.stats.syncs++;
+      this.stats.writes++;
+      if (sync) this.stats.syncs++;
       this.stats.saves += waiters.length;
       for (const w of waiters) w.resolve();
     }

@@ -118,7 +118,9 @@ export function checkLoaded(parts: LoadedParts): { state: PersistedState | null;
     if (p) throw new Error(p);
     const { index, term } = e as Entry;
     if (index !== prevIndex + 1) {
-      throw new Error(`log has a gap: entry ${index} follows ${prevIndex === snapIndex ? "snapshot" : "entry"} ${prevIndex}`);
+      throw new Error(
+        `log has a gap: entry ${index} follows ${prevIndex === snapIndex ? "snapshot" : "entry"} ${prevIndex}`,
+      );
     }
     if (term < prevTerm) throw new Error(`entry ${index} has term ${term}, lower than ${prevTerm} before it`);
     prevIndex = index;

@@ -13,12 +13,19 @@ export interface SaveRequest {
   /** Deletes every stored entry up to its index (all of them when `snapshotRestore`). */
   snapshot?: Snapshot;
   snapshotRestore: boolean;
+  /**
+   * False when the Ready did not need a sync (`mustSync` false, e.g. only the
+   * commit index moved): the write is ordered but not fsynced. Default true.
+   */
+  sync?: boolean;
 }
 
 /** Counters for tests and metrics. */
 export interface LogStoreStats {
   /** save() calls that completed. */
   saves: number;
+  /** Batches written (synced or not). */
+  writes: number;
   /** Synced writes issued; saves / syncs is the group-commit factor. */
   syncs: number;
 }

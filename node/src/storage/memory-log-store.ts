@@ -14,7 +14,7 @@ export class MemoryLogStore implements LogStore {
   readonly incarnation: string = randomUUID();
   /** Always true: every process starts with an empty store. */
   readonly isNew = true;
-  readonly stats: LogStoreStats = { saves: 0, syncs: 0 };
+  readonly stats: LogStoreStats = { saves: 0, writes: 0, syncs: 0 };
   #bounds: LogBounds = EMPTY_BOUNDS;
   readonly #entries = new Map<number, Entry>();
   #hardState: HardState | undefined;
@@ -54,6 +54,7 @@ export class MemoryLogStore implements LogStore {
     if (plan.hardState) this.#hardState = structuredClone(plan.hardState);
     this.#bounds = plan.bounds;
     this.stats.saves++;
+    this.stats.writes++;
   }
 
   /** Marks the store closed. */

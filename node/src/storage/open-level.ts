@@ -46,12 +46,15 @@ export function corruptStore(dir: string, what: string, cause?: unknown): Storag
   return new StorageError("CORRUPT", `raftkv storage at ${dir} is corrupt: ${what}; ${CORRUPTION_ADVICE}`, { cause });
 }
 
-/** Opens (or creates, when the directory has no LevelDB files) the database at `dir`. */
-export async function openLevel(dir: string): Promise<RawDb> {
+/**
+ * Opens the database at `dir`, creating it only when the directory holds no
+ * LevelDB file and `mustExist` (a store marker was found) is false.
+ */
+export async function openLevel(dir: string, mustExist = false): Promise<RawDb> {
   await mkdir(dir, { recursive: true });
   const names = await readdir(dir);
   // Other files (e.g. lost+found at a volume root) do not count as a database.
-  const exists = names.some((n) => LEVEL_FILE.test(n));
+  const exists = mustExist || names.some((n) => LEVEL_FILE.test(n));
   const db: RawDb = new Level<Buffer, string>(dir, {
     keyEncoding: "buffer",
     valueEncoding: "utf8",
@@ -66,7 +69,8 @@ export async function openLevel(dir: string): Promise<RawDb> {
       throw new StorageError("LOCKED", `raftkv storage at ${dir} is in use by another process: ${msg}`, { cause: e });
     }
     if (exists && !names.includes("CURRENT")) throw corruptStore(dir, "the CURRENT file is missing", e);
-    if (/^IO error/i.test(msg) && !/no such file/i.test(msg)) throw new StorageError("IO", `raftkv storage at ${dir} cannot be opened: ${msg}`, { cause: e });
+    if (/^IO error/i.test(msg) && !/no such file/i.test(msg))
+      throw new StorageError("IO", `raftkv storage at ${dir} cannot be opened: ${msg}`, { cause: e });
     throw corruptStore(dir, `LevelDB cannot open it (${msg})`, e);
   }
   return db;

@@ -1,0 +1,120 @@
+/** LevelDB KV specifics: persisted applied index, batching, interrupted restores, throughput. */
+
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { encodeCommand } from "../../../node/src/kv/command.ts";
+import { LeveldbKv } from "../../../node/src/kv/leveldb-kv.ts";
+import type { Entry } from "../../../node/src/raft/types.ts";
+import { encodeValue, KEYS, kvKey } from "../../../node/src/storage/codec.ts";
+import { LeveldbLogStore } from "../../../node/src/storage/leveldb-log-store.ts";
+import { openStorage } from "../../../node/src/storage/open-storage.ts";
+import { tempDir } from "../storage/helpers.ts";
+
+function sets(from: number, to: number): Entry[] {
+  const out: Entry[] = [];
+  for (let i = from; i <= to; i++) {
+    out.push({
+      index: i,
+      term: 1,
+      type: "normal",
+      data: encodeCommand({ op: "set", kv: { [`key${i % 50}`]: i, last: i } }),
+    });
+  }
+  return out;
+}
+
+test("a restart resumes from the persisted applied index, data intact", async (t) => {
+  const dir = tempDir(t);
+  const a = await openStorage("leveldb", dir);
+  await a.kv.applyBatch(sets(1, 120));
+  await a.close();
+  const b = await openStorage("leveldb", dir);
+  t.after(() => b.close());
+  assert.equal(b.kv.applied, 120);
+  assert.equal(await b.kv.get("last"), 120);
+  assert.equal(await b.kv.get("key19"), 119);
+  // The log store is unaffected by the KV keys in the same database.
+  assert.equal(await b.log.load(), null);
+});
+
+test("one LevelDB write per applyBatch, however many entries", async (t) => {
+  const log = await LeveldbLogStore.open(tempDir(t));
+  t.after(() => log.close());
+  const kv = await LeveldbKv.open(log.db);
+  let writes = 0;
+  const batch = log.db.batch.bind(log.db) as (...a: unknown[]) => unknown;
+  (log.db as unknown as { batch: (...a: unknown[]) => unknown }).batch = (...a: unknown[]) => {
+    writes++;
+    return batch(...a);
+  };
+  await kv.applyBatch(sets(1, 250));
+  assert.equal(writes, 1);
+  // Overlapping calls are queued in call order.
+  const p1 = kv.applyBatch(sets(251, 260));
+  const p2 = kv.applyBatch(sets(261, 270));
+  const snap = kv.snapshot();
+  await Promise.all([p1, p2]);
+  const s = await snap;
+  assert.equal(s.index, 270);
+  assert.match(s.data, /\["last",270\]/);
+});
+
+test("a snapshot reflects exactly its index even while applies continue", async (t) => {
+  const log = await LeveldbLogStore.open(tempDir(t));
+  t.after(() => log.close());
+  const kv = await LeveldbKv.open(log.db);
+  await kv.applyBatch(sets(1, 10));
+  const [s] = await Promise.all([kv.snapshot(), kv.applyBatch(sets(11, 20))]);
+  const last = JSON.parse(s.data).kv.find((p: [string, unknown]) => p[0] === "last")[1];
+  assert.equal(last, s.index);
+});
+
+test("a restore interrupted by a crash leaves a void store that reopens empty at applied 0", async (t) => {
+  const dir = tempDir(t);
+  const a = await openStorage("leveldb", dir);
+  await a.kv.applyBatch(sets(1, 30));
+  const log = a.log as LeveldbLogStore;
+  // What a crash midway through restore() leaves: the marker and part of the new data.
+  await log.db.batch([
+    { type: "put", key: KEYS.kvRestoring, value: encodeValue(KEYS.kvRestoring, 500) },
+    { type: "put", key: kvKey("half"), value: encodeValue(kvKey("half"), 1) },
+  ]);
+  await a.close();
+  const b = await openStorage("leveldb", dir);
+  t.after(() => b.close());
+  assert.equal(b.kv.applied, 0);
+  assert.deepEqual(await b.kv.list({ limit: 10 }), []);
+});
+
+test("large restore in chunks, then listing and throughput", async (t) => {
+  const log = await LeveldbLogStore.open(tempDir(t));
+  t.after(() => log.close());
+  const kv = await LeveldbKv.open(log.db);
+  const n = 20_000;
+  const pairs = Array.from({ length: n }, (_, i) => JSON.stringify([`k${String(i).padStart(6, "0")}`, { i }]));
+  await kv.restore(`{"v":1,"kv":[${pairs.join(",")}]}`, 1000);
+  assert.equal(kv.applied, 1000);
+  assert.deepEqual(await kv.list({ prefix: "k0199", limit: 2, after: "k019997" }), [
+    { key: "k019998", value: { i: 19998 } },
+    { key: "k019999", value: { i: 19999 } },
+  ]);
+
+  const entries = 5000;
+  const start = performance.now();
+  for (let i = 1001; i <= 1000 + entries; i += 100) await kv.applyBatch(sets(i, i + 99));
+  const ms = performance.now() - start;
+  t.diagnostic(`applied ${entries} set entries in batches of 100: ${Math.round(entries / (ms / 1000))} entries/s`);
+  const t0 = performance.now();
+  const s = await kv.snapshot();
+  t.diagnostic(
+    `snapshot of ${n + 51} keys (${(s.data.length / 1e6).toFixed(1)} MB) in ${Math.round(performance.now() - t0)} ms`,
+  );
+});
+
+test("memory storage pairs a memory log with a memory kv", async () => {
+  const s = await openStorage("memory", "/nonexistent");
+  assert.equal(s.log.isNew, true);
+  await s.kv.applyBatch(sets(1, 3));
+  assert.equal(await s.kv.get("last"), 3);
+  await s.close();
+});
