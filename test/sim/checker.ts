@@ -40,7 +40,9 @@ export class Checker {
     const prev = this.appliedAt.get(e.index);
     if (prev === undefined) this.appliedAt.set(e.index, body);
     else if (prev !== body) {
-      throw new Violation(`state machine safety: ${node.id} applied ${body} at ${e.index}, another node applied ${prev}`);
+      throw new Violation(
+        `state machine safety: ${node.id} applied ${body} at ${e.index}, another node applied ${prev}`,
+      );
     }
   }
 

@@ -1,10 +1,10 @@
 /**
- * `npm run sim -- --seeds N [--seed S] [--nodes K] [--bug NAME]`: runs the
+ * `npm run sim -- --seeds N [--seed S] [--nodes K] [--bug NAME] [--profile figure8]`: runs the
  * deterministic simulator over many seeds. A failing seed prints the one
  * command that replays it; the last line is `sim: N seeds, V violations`.
  */
 import { parseArgs } from "node:util";
-import { type SimBugs, runSeed } from "./run.ts";
+import { runSeed, type SimBugs } from "./run.ts";
 import { BUGS, runSeeds } from "./seeds.ts";
 
 const { values } = parseArgs({
@@ -14,8 +14,8 @@ const { values } = parseArgs({
     start: { type: "string", default: "1" },
     nodes: { type: "string" },
     bug: { type: "string" },
+    profile: { type: "string", default: "default" },
     workers: { type: "string" },
-    verbose: { type: "boolean", default: false },
   },
 });
 
@@ -36,10 +36,12 @@ if (nodes !== undefined && (nodes < 1 || nodes > 9)) fail("--nodes must be betwe
 const bug = values.bug;
 if (bug !== undefined && !BUGS.includes(bug)) fail(`unknown --bug ${bug}; known: ${BUGS.join(", ")}`);
 const bugs: SimBugs = bug ? { [bug]: true } : {};
+const profile = values.profile;
+if (profile !== "default" && profile !== "figure8") fail(`unknown --profile ${profile}; known: default, figure8`);
 
 const single = int("seed", values.seed);
 if (single !== undefined) {
-  const r = runSeed({ seed: single, nodes: nodes ?? (single % 2 === 1 ? 3 : 5), bugs });
+  const r = runSeed({ seed: single, nodes: nodes ?? (single % 2 === 1 ? 3 : 5), bugs, profile });
   console.log(JSON.stringify({ seed: r.seed, nodes: r.nodes, ticks: r.ticks, ...r.stats, params: r.params }));
   if (r.violation) console.log(`violation: ${r.violation}`);
   console.log(`sim: 1 seeds, ${r.violation ? 1 : 0} violations`);
@@ -50,10 +52,11 @@ const count = int("seeds", values.seeds) ?? 1000;
 const start = int("start", values.start) ?? 1;
 const workers = int("workers", values.workers);
 const t0 = performance.now();
-const summary = await runSeeds({ start, count, nodes, bug, workers, verbose: values.verbose });
+const summary = await runSeeds({ start, count, nodes, bug, workers, profile });
 const secs = (performance.now() - t0) / 1000;
 for (const v of summary.failures.slice(0, 20)) {
-  const replay = `npm run sim -- --seed ${v.seed} --nodes ${v.nodes}${bug ? ` --bug ${bug}` : ""}`;
+  const extra = `${bug ? ` --bug ${bug}` : ""}${profile !== "default" ? ` --profile ${profile}` : ""}`;
+  const replay = `npm run sim -- --seed ${v.seed} --nodes ${v.nodes}${extra}`;
   console.log(`seed ${v.seed} (${v.nodes} nodes) violated: ${v.violation.split("\n")[0]}\n  replay: ${replay}`);
 }
 console.log(

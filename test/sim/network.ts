@@ -1,5 +1,5 @@
-import type { Message, NodeId } from "../../node/src/raft/types.ts";
 import type { Rng } from "../../node/src/raft/rng.ts";
+import type { Message, NodeId } from "../../node/src/raft/types.ts";
 
 /** How hostile the simulated network is for one run. */
 export interface NetworkProfile {

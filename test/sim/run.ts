@@ -1,7 +1,7 @@
 import { RaftCore } from "../../node/src/raft/core.ts";
-import { majority } from "../../node/src/raft/quorum.ts";
 import { incarnationOf, voterIds } from "../../node/src/raft/membership.ts";
 import type { CoreOptions, PlantedBugs } from "../../node/src/raft/options.ts";
+import { majority } from "../../node/src/raft/quorum.ts";
 import { Rng } from "../../node/src/raft/rng.ts";
 import type { Membership, NodeId } from "../../node/src/raft/types.ts";
 import { Checker, Violation } from "./checker.ts";
@@ -20,6 +20,12 @@ export interface RunOptions {
   faultTicks?: number;
   /** Ticks allowed after healing for a leader and full convergence. */
   healTicks?: number;
+  /**
+   * `default` draws every setting at random; `figure8` always kills young
+   * leaders and sends one entry per message, the schedule that exposes
+   * commits of earlier-term entries (Raft paper, Figure 8).
+   */
+  profile?: "default" | "figure8";
 }
 
 /** What a run did and whether a property failed. */
@@ -71,21 +77,39 @@ class Simulation {
   private paused = new Map<NodeId, number>();
   private incCounter = 0;
   params: Record<string, number> = {};
+  /** In churn runs: ticks a leader lives before it may be killed (0: no churn). */
+  private readonly churn: number;
+  private readonly leaderSince = new Map<string, number>();
   private readCounter = 0;
   private faults = true;
 
   constructor(o: RunOptions) {
-    this.o = { faultTicks: 600, healTicks: 3000, bugs: {}, ...o };
+    this.o = { faultTicks: 600, healTicks: 3000, bugs: {}, profile: "default", ...o };
     this.rng = new Rng(o.seed * 2654435761 + 1);
     const r = this.rng;
-    this.net = new SimNetwork(r, { dropRate: r.pick([0, 0.02, 0.1]), dupRate: r.pick([0, 0.02]), maxDelay: r.pick([1, 2, 3]) });
+    this.net = new SimNetwork(r, {
+      dropRate: r.pick([0, 0.02, 0.1]),
+      dupRate: r.pick([0, 0.02]),
+      maxDelay: r.pick([1, 2, 3]),
+    });
     this.leaseRead = r.chance(0.5);
     this.compactEvery = r.pick([5, 20, 100]);
-    const entriesPerMsg = r.pick([1, 3, 64]);
-    const inflight = r.pick([1, 2, 8]);
+    const f8 = this.o.profile === "figure8";
+    const entriesPerMsg = f8 ? 1 : r.pick([1, 1, 3, 64]);
+    const inflight = f8 ? 1 : r.pick([1, 2, 8]);
+    this.churn = f8 ? r.int(1, 4) : r.chance(0.3) ? r.int(1, 8) : 0;
     const chunk = r.pick([8, 64, 100000]);
     const catchUp = r.pick([20, 100]);
-    this.params = { entriesPerMsg, inflight, chunk, catchUp, compactEvery: this.compactEvery, lease: this.leaseRead ? 1 : 0, ...this.net.profile };
+    this.params = {
+      entriesPerMsg,
+      inflight,
+      chunk,
+      catchUp,
+      churn: this.churn,
+      compactEvery: this.compactEvery,
+      lease: this.leaseRead ? 1 : 0,
+      ...this.net.profile,
+    };
     this.ids = Array.from({ length: o.nodes }, (_, k) => `n${k + 1}`);
     const founders = r.chance(0.5) ? this.ids : [this.ids[0] as NodeId];
     const incs = new Map(this.ids.map((id) => [id, this.newInc(id)]));
@@ -99,7 +123,10 @@ class Simulation {
         seed: r.int(0, 2 ** 31),
         electionTicks: 10,
         heartbeatTicks: 2,
-        leaseRead: this.leaseRead,
+        leaseRead: this.leaseRead && !f8,
+        // Figure 8 needs elections right after a leader dies: no leases to wait out.
+        preVote: !f8,
+        checkQuorum: !f8,
         maxEntriesPerMsg: entriesPerMsg,
         maxInflight: inflight,
         snapshotChunkSize: chunk,
@@ -107,6 +134,21 @@ class Simulation {
         bugs: this.o.bugs,
       });
       const node = new SimNode(id, disk, options, this.observer(), this.o.bugs.replyBeforePersist === true);
+      if (this.churn) {
+        // Leaders die right after persisting a commit advance, before telling anyone.
+        node.failpoint = (nd, rd, prevCommit) => {
+          if (!this.faults || nd.core?.state !== "leader") return false;
+          // A new leader dies holding its unreplicated no-op, or a leader dies right after advancing its commit.
+          const fresh = rd.softState?.state === "leader";
+          const committed = rd.hardState !== undefined && rd.hardState.commit > prevCommit;
+          if (!((fresh && r.chance(0.3)) || (committed && r.chance(0.2)))) return false;
+          // A reactive nemesis: heal right after a young leader dies, so an old leader holding
+          // entries it wrote in a minority can come back and win.
+          if (fresh && this.o.profile === "figure8" && r.chance(0.5)) this.net.heal();
+          this.afterFailpoint(nd);
+          return true;
+        };
+      }
       node.start();
       this.nodes.set(id, node);
     }
@@ -122,7 +164,9 @@ class Simulation {
         return;
       }
     }
-    throw new Violation(`liveness: no convergence ${this.o.healTicks} ticks after healing (${this.describe()}) ${JSON.stringify(this.leader()?.core?.status())}`);
+    throw new Violation(
+      `liveness: no convergence ${this.o.healTicks} ticks after healing (${this.describe()}) ${JSON.stringify(this.leader()?.core?.status())}`,
+    );
   }
 
   private step(): void {
@@ -184,16 +228,15 @@ class Simulation {
     const r = this.rng;
     const up = [...this.nodes.values()].filter((n) => n.up);
     const leader = this.leader();
-    if (r.chance(0.004) && up.length > 0) {
-      const victim = leader && r.chance(0.5) ? leader : r.pick(up);
-      victim.crash();
-      this.forget(victim.id);
-      this.net.dropTo(victim.id);
-      this.paused.delete(victim.id);
-      this.checker.restarted(victim);
-      this.stats.crashes = (this.stats.crashes ?? 0) + 1;
+    if (r.chance(0.004) && up.length > 0) this.crash(leader && r.chance(0.5) ? leader : r.pick(up));
+    // Leader churn: kill leaders a few ticks into their term, so that logs of
+    // many terms interleave (the Figure 8 situations of the Raft paper).
+    if (this.churn && leader?.core) {
+      const since = this.leaderSince.get(`${leader.id}/${leader.core.term}`) ?? this.now;
+      this.leaderSince.set(`${leader.id}/${leader.core.term}`, since);
+      if (this.now - since >= this.churn && r.chance(0.5)) this.crash(leader);
     }
-    for (const n of this.nodes.values()) if (!n.up && r.chance(0.05)) this.restart(n);
+    for (const n of this.nodes.values()) if (!n.up && r.chance(this.churn ? 0.2 : 0.05)) this.restart(n);
     if (r.chance(0.002) && up.length > 0) {
       const victim = leader && r.chance(0.7) ? leader : r.pick(up);
       if (!this.paused.has(victim.id)) {
@@ -212,6 +255,20 @@ class Simulation {
         this.stats.transfers = (this.stats.transfers ?? 0) + 1;
       }
     }
+  }
+
+  private crash(victim: SimNode): void {
+    victim.crash();
+    this.afterFailpoint(victim);
+  }
+
+  /** Bookkeeping for a node that just died (by a fault or a failpoint). */
+  private afterFailpoint(victim: SimNode): void {
+    this.forget(victim.id);
+    this.net.dropTo(victim.id);
+    this.paused.delete(victim.id);
+    this.checker.restarted(victim);
+    this.stats.crashes = (this.stats.crashes ?? 0) + 1;
   }
 
   private restart(n: SimNode): void {
@@ -235,9 +292,13 @@ class Simulation {
       const j = r.int(0, i + 1);
       [shuffled[i], shuffled[j]] = [shuffled[j] as NodeId, shuffled[i] as NodeId];
     }
-    const kind = r.int(0, 3);
+    const kind = r.int(0, this.o.profile === "figure8" ? 4 : 3);
     this.stats.partitions = (this.stats.partitions ?? 0) + 1;
-    if (kind === 0 && leader) {
+    if (kind === 3 && leader) {
+      // The leader keeps one follower: writes land on a minority only.
+      const mate = r.pick(this.ids.filter((id) => id !== leader));
+      this.net.partition([[leader, mate], this.ids.filter((id) => id !== leader && id !== mate)]);
+    } else if (kind === 0 && leader) {
       this.net.partition([[leader], this.ids.filter((id) => id !== leader)]);
     } else if (kind === 1) {
       const k = r.int(1, Math.ceil(this.ids.length / 2));
@@ -258,7 +319,9 @@ class Simulation {
     const victim = this.rng.pick(this.ids);
     // Learners count in the quorum size: one may be promoted before the leader notices it was wiped.
     const members = voterIds(config).length + Object.keys(config.learners).length;
-    const healthy = voterIds(config).filter((v) => v !== victim && this.nodes.get(v)?.disk.incarnation === config.voters[v]);
+    const healthy = voterIds(config).filter(
+      (v) => v !== victim && this.nodes.get(v)?.disk.incarnation === config.voters[v],
+    );
     if (healthy.length < majority(members)) return;
     const n = this.nodes.get(victim) as SimNode;
     n.wipe(this.newInc(victim));
@@ -361,7 +424,8 @@ class Simulation {
           }
         }
       },
-      readReady: (node: SimNode, rs: import("../../node/src/raft/types.ts").ReadState) => this.checker.readReady(node, rs),
+      readReady: (node: SimNode, rs: import("../../node/src/raft/types.ts").ReadState) =>
+        this.checker.readReady(node, rs),
       persisted: (node: SimNode) => this.checker.persisted(node),
     };
   }

@@ -18,7 +18,7 @@ export interface SeedRange {
   nodes?: number | undefined;
   bug?: string | undefined;
   workers?: number | undefined;
-  verbose?: boolean;
+  profile?: "default" | "figure8" | undefined;
 }
 
 /** Failures and summed statistics of a range of seeds. */
@@ -36,6 +36,7 @@ export function runRange(r: SeedRange): Summary {
       seed,
       nodes: r.nodes ?? (seed % 2 === 1 ? 3 : 5),
       bugs: r.bug ? { [r.bug]: true } : {},
+      profile: r.profile ?? "default",
     });
     for (const [k, v] of Object.entries(res.stats)) out.totals[k] = (out.totals[k] ?? 0) + v;
     if (res.violation) {

@@ -1,6 +1,6 @@
 import { RaftCore } from "../../node/src/raft/core.ts";
 import type { CoreOptions } from "../../node/src/raft/options.ts";
-import type { Entry, Message, NodeId, PersistedState, Ready, ReadState } from "../../node/src/raft/types.ts";
+import type { Entry, Message, NodeId, PersistedState, ReadState, Ready } from "../../node/src/raft/types.ts";
 
 /** A command of the simulated key-value state machine. */
 export interface SimCommand {
@@ -27,6 +27,8 @@ export class SimNode {
   kv = new Map<string, string>();
   applied = 0;
   restarts = 0;
+  /** Asked after each Ready is persisted; true crashes the node before it sends anything. */
+  failpoint: ((node: SimNode, rd: Ready, prevCommit: number) => boolean) | undefined;
   /** With replyBeforePersist: the writes of the last Ready, done one tick late. */
   private lagging: Ready[] = [];
   readonly id: NodeId;
@@ -91,8 +93,14 @@ export class SimNode {
     }
     for (let guard = 0; guard < 100 && core.hasReady(); guard++) {
       const rd = core.ready();
+      const prevCommit = this.disk.hardState.commit;
       if (this.replyBeforePersist && (rd.entries.length > 0 || rd.hardState)) this.lagging.push(rd);
       else this.persist(rd);
+      if (this.failpoint?.(this, rd, prevCommit)) {
+        // Crash after the write and before any message leaves (etcd's raftAfterSave failpoint).
+        this.crash();
+        return [];
+      }
       for (const m of rd.messages) out.push(m);
       if (rd.snapshot && rd.snapshotRestore) {
         this.kv = new Map(JSON.parse(rd.snapshot.data) as [string, string][]);

@@ -24,7 +24,7 @@ export interface KeyValue {
   value: JsonValue;
 }
 
-/** Arguments of `list`: keys starting with `prefix`, strictly after `after`, at most `limit`. */
+/** Arguments of `list`: keys starting with `prefix`, strictly after `after`, at most `limit` (Infinity: all). */
 export interface ListOptions {
   prefix?: string;
   limit: number;

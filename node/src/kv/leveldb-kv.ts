@@ -145,19 +145,26 @@ export class LeveldbKv implements KvStore {
     return this.#decode(k, await this.#db.get(k));
   }
 
-  /** Keys with `prefix`, after `after`, in byte order, at most `limit`. */
+  /** Keys with `prefix`, after `after`, in byte order, at most `limit` (Infinity for all). */
   async list(opts: ListOptions): Promise<KeyValue[]> {
+    if (!(opts.limit > 0)) return [];
     const prefix = kvKey(opts.prefix ?? "");
     const range: { gte?: Buffer; gt?: Buffer; lt: Buffer; limit: number } = {
       lt: Buffer.concat([prefix, HIGH]),
-      limit: opts.limit,
+      // LevelDB's "no limit" is -1.
+      limit: Number.isFinite(opts.limit) ? Math.floor(opts.limit) : -1,
     };
     const after = opts.after === undefined ? undefined : kvKey(opts.after);
     if (after && Buffer.compare(after, prefix) >= 0) range.gt = after;
     else range.gte = prefix;
     const out: KeyValue[] = [];
-    for await (const [k, v] of this.#db.iterator(range)) {
-      out.push({ key: kvKeyName(k), value: this.#decode(k, v) as JsonValue });
+    const it = this.#db.iterator(range);
+    try {
+      for (let page = await it.nextv(1000); page.length > 0; page = await it.nextv(1000)) {
+        for (const [k, v] of page) out.push({ key: kvKeyName(k), value: this.#decode(k, v) as JsonValue });
+      }
+    } finally {
+      await it.close();
     }
     return out;
   }

@@ -52,8 +52,8 @@ import type {
   NodeId,
   Outcome,
   PersistedState,
-  Ready,
   ReadState,
+  Ready,
   RefusalCode,
   RoleState,
   Snapshot,
@@ -295,7 +295,8 @@ export class RaftCore {
     if (index <= (this.snapshot?.meta.index ?? 0) || index <= this.log.snapIndex) return;
     if (index > this.log.applied) throw new Error(`raft: compact ${index} beyond applied ${this.log.applied}`);
     if (this.pendingRestore) throw new Error("raft: compact while a received snapshot is being restored");
-    const configUpTo = (i: number) => latestConfig(this.log.slice(this.log.firstIndex(), i + 1) ?? [])?.config ?? this.snapConfig;
+    const configUpTo = (i: number) =>
+      latestConfig(this.log.slice(this.log.firstIndex(), i + 1) ?? [])?.config ?? this.snapConfig;
     const term = this.log.term(index) as number;
     const snap: Snapshot = { meta: { index, term, config: configUpTo(index) }, data };
     const cut = Math.max(this.log.snapIndex, index - this.opts.catchUpEntries);
@@ -339,7 +340,11 @@ export class RaftCore {
       committed: this.log.nextCommitted(),
       readStates: this.readStates,
       snapshotRestore: this.pendingRestore,
-      mustSync: entries.length > 0 || this.pendingSnapshot !== undefined || hs.term !== this.prevHard.term || hs.vote !== this.prevHard.vote,
+      mustSync:
+        entries.length > 0 ||
+        this.pendingSnapshot !== undefined ||
+        hs.term !== this.prevHard.term ||
+        hs.vote !== this.prevHard.vote,
     };
     if (this.pendingSnapshot) rd.snapshot = this.pendingSnapshot;
     if (!sameHard(hs, this.prevHard)) rd.hardState = hs;

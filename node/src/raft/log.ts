@@ -94,7 +94,8 @@ export class RaftLog {
     }
     if (from < ents.length) {
       const first = (ents[from] as Entry).index;
-      if (first <= this.committed) throw new Error(`raft: conflict at ${first} is at or below commit ${this.committed}`);
+      if (first <= this.committed)
+        throw new Error(`raft: conflict at ${first} is at or below commit ${this.committed}`);
       this.truncateAndAppend(ents.slice(from));
     }
     this.commitTo(Math.min(commit, lastNew));

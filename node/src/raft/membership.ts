@@ -7,7 +7,12 @@ export function emptyMembership(): Membership {
 
 /** Serialises a configuration with sorted keys so equal configurations give equal entries. */
 export function encodeMembership(m: Membership): string {
-  const sort = (r: Record<string, string>) => Object.fromEntries(Object.keys(r).sort().map((k) => [k, r[k]]));
+  const sort = (r: Record<string, string>) =>
+    Object.fromEntries(
+      Object.keys(r)
+        .sort()
+        .map((k) => [k, r[k]]),
+    );
   return JSON.stringify({ voters: sort(m.voters), learners: sort(m.learners) });
 }
 

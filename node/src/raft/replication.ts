@@ -126,8 +126,7 @@ export function handleHeartbeatResponse(r: RaftCore, m: Message): void {
     // Resend only when the transfer stalled since the last heartbeat (a chunk or its answer was lost).
     if (pr.snapOffset === pr.snapOffsetAtHeartbeat) sendSnapChunk(r, m.from, pr);
     pr.snapOffsetAtHeartbeat = pr.snapOffset;
-  }
-  else if (pr.match < r.log.lastIndex()) sendAppend(r, m.from);
+  } else if (pr.match < r.log.lastIndex()) sendAppend(r, m.from);
   if (m.context !== undefined) r.ackRead(m.context, m.from);
 }
 

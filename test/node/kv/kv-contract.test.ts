@@ -112,6 +112,8 @@ for (const [kind, make] of kinds) {
       assert.deepEqual(await ls({ prefix: "user/", limit: 10, after: "user/😀" }), []);
       assert.deepEqual(await ls({ limit: 3 }), ["a", "user/", "user/a"]);
       assert.deepEqual((await kv.list({ prefix: "user0", limit: 5 }))[0], { key: "user0", value: 3 });
+      assert.deepEqual(await ls({ limit: 0 }), []);
+      assert.equal((await ls({ limit: Number.POSITIVE_INFINITY })).length, keys.length);
     });
 
     test("snapshot and restore round trip", async (t) => {
