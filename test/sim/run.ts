@@ -369,15 +369,22 @@ class Simulation {
       if (out.ok) this.stats.confChanges = (this.stats.confChanges ?? 0) + 1;
     };
     const stale = c.staleMembers()[0];
-    if (stale) return change(c.proposeConfChange({ op: "addLearner", id: stale.id, incarnation: stale.seen }));
+    if (stale) {
+      change(c.proposeConfChange({ op: "addLearner", id: stale.id, incarnation: stale.seen }));
+      return;
+    }
     for (const id of Object.keys(c.config.learners).sort()) {
       const pr = c.prs.get(id);
-      if (pr && pr.match >= c.log.committed) return change(c.proposeConfChange({ op: "promote", id }));
+      if (pr && pr.match >= c.log.committed) {
+        change(c.proposeConfChange({ op: "promote", id }));
+        return;
+      }
     }
     for (const id of this.ids) {
       const n = this.nodes.get(id) as SimNode;
       if (incarnationOf(c.config, id) === undefined && n.up) {
-        return change(c.proposeConfChange({ op: "addLearner", id, incarnation: n.disk.incarnation }));
+        change(c.proposeConfChange({ op: "addLearner", id, incarnation: n.disk.incarnation }));
+        return;
       }
     }
     if (this.faults && r.chance(0.1)) {

@@ -507,17 +507,11 @@ export class RaftCore {
   /** Records a read at this leader; `from` is this node or the follower that forwarded it. */
   leaderRead(context: string, from: NodeId): void {
     const index = this.log.committed;
-    const release = (ctx: string, idx: number, who: NodeId) => {
-      if (who === this.id) this.readStates.push({ context: ctx, index: idx });
-      else this.send({ type: "readIndexResp", to: who, context: ctx, index: idx });
-    };
-    const voters = voterIds(this.config);
-    if (voters.length === 1 && this.promotable()) return release(context, index, from);
-    if (this.opts.leaseRead && !this.leadTransferee && this.quorumAck() >= this.leaseStart) {
-      // Check-quorum guarantees a quorum heard from us within the election timeout.
-      return release(context, index, from);
-    }
-    if (this.reads.add(context, index, from, this.id)) bcastHeartbeat(this, context);
+    const single = voterIds(this.config).length === 1 && this.promotable();
+    // With a lease, check-quorum guarantees a quorum heard from us within the election timeout.
+    const lease = this.opts.leaseRead && !this.leadTransferee && this.quorumAck() >= this.leaseStart;
+    if (single || lease) this.releaseRead(context, index, from);
+    else if (this.reads.add(context, index, from, this.id)) bcastHeartbeat(this, context);
   }
 
   /** Releases reads confirmed by heartbeat acknowledgements. */
@@ -528,10 +522,13 @@ export class RaftCore {
       for (const a of acks) if (voters[a] !== undefined) n++;
       return n >= Math.floor(Object.keys(voters).length / 2) + 1;
     };
-    for (const p of this.reads.ack(context, from, confirmed)) {
-      if (p.from === this.id) this.readStates.push({ context: p.context, index: p.index });
-      else this.send({ type: "readIndexResp", to: p.from, context: p.context, index: p.index });
-    }
+    for (const p of this.reads.ack(context, from, confirmed)) this.releaseRead(p.context, p.index, p.from);
+  }
+
+  /** Hands a confirmed read to the application here, or back to the follower that asked. */
+  private releaseRead(context: string, index: number, to: NodeId): void {
+    if (to === this.id) this.readStates.push({ context, index });
+    else this.send({ type: "readIndexResp", to, context, index });
   }
 
   // ---- role changes ------------------------------------------------------

@@ -133,7 +133,7 @@ export function handleHeartbeatResponse(r: RaftCore, m: Message): void {
 /** A snapshot chunk answer: move to the offset the follower holds and send on. */
 export function handleSnapResponse(r: RaftCore, m: Message): void {
   const pr = progressFor(r, m);
-  if (!pr || pr.state !== "snapshot" || !pr.snap) return;
+  if (pr?.state !== "snapshot" || !pr.snap) return;
   if (m.snapshot?.index !== pr.pendingSnapshot) return;
   // One chunk in flight: only an answer that moves the offset sends the next
   // one, so duplicated answers cannot multiply the chunks on the wire.
