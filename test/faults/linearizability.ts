@@ -38,8 +38,10 @@ export interface Witness {
   prefixTail: NormalizedOp[];
   /** The value after the prefix (null = absent). */
   stateAfterPrefix: Json;
-  /** Every value the key could hold when failedOp had to take effect (null = absent). */
+  /** Every value some read observed that the key could hold when failedOp had to take effect (null = absent). */
   possibleValues: Json[];
+  /** True if the key could also hold a value that no read ever observed. */
+  otherValuePossible: boolean;
   /** Other not-yet-linearized operations overlapping that point, tried in every order. */
   concurrent: NormalizedOp[];
   /** How many such operations there were (concurrent is truncated). */
@@ -155,28 +157,36 @@ function checkKey(key: string, all: NormalizedOp[], budget: Budget): KeyOutcome 
   const nU = unknown.length;
   if (nK === 0) return { ok: true };
 
+  // Values any read can tell apart; every other written value behaves the same
+  // in every step, so they all share one GARBAGE state (fewer states, and
+  // unknown writes of such values become interchangeable).
+  const readable = new Set<number>([0]);
+  for (const o of known) if (o.kind === "get" || o.kind === "cas") readable.add(intern(o.kind === "get" ? o.output : o.expect));
+  for (const o of unknown) if (o.kind === "cas") readable.add(intern(o.expect));
+  const GARBAGE = stateVals.length;
+  stateVals.push(null);
+  const written = (v: Json): number => {
+    const id = intern(v);
+    return readable.has(id) ? id : GARBAGE;
+  };
+
   const kCode = new Uint8Array(nK);
   const kA = new Int32Array(nK);
   const kB = new Int32Array(nK);
   known.forEach((o, i) => {
     if (o.kind === "get") kA[i] = intern(o.output);
     if (o.kind === "cas") kA[i] = intern(o.expect);
-    if (o.kind === "set" || o.kind === "cas") kB[i] = intern(o.value);
+    if (o.kind === "set" || o.kind === "cas") kB[i] = written(o.value);
     const cas = o.output === true ? K_CAS_OK : K_CAS_FAIL;
     kCode[i] = o.kind === "set" ? K_SET : o.kind === "delete" ? K_DEL : o.kind === "get" ? K_GET : cas;
   });
   const uCode = new Uint8Array(nU);
   const uA = new Int32Array(nU);
   const uB = new Int32Array(nU);
-  const casByExpect = new Map<number, number[]>();
   unknown.forEach((o, u) => {
     uCode[u] = o.kind === "set" ? K_SET : o.kind === "delete" ? K_DEL : K_CAS_MAYBE;
-    if (o.kind !== "delete") uB[u] = intern(o.value);
-    if (o.kind === "cas") {
-      const e = intern(o.expect);
-      uA[u] = e;
-      casByExpect.set(e, [...(casByExpect.get(e) ?? []), u]);
-    }
+    if (o.kind !== "delete") uB[u] = written(o.value);
+    if (o.kind === "cas") uA[u] = intern(o.expect);
   });
 
   const stepKnown = (i: number, s: number): number => {
@@ -196,17 +206,42 @@ function checkKey(key: string, all: NormalizedOp[], budget: Budget): KeyOutcome 
   const stepUnknown = (u: number, s: number): number =>
     uCode[u] === K_SET ? (uB[u] ?? 0) : uCode[u] === K_DEL ? 0 : s === uA[u] ? (uB[u] ?? 0) : s;
 
-  // An unknown write can only matter if some read could observe its value;
-  // any known "cas not ok" can observe every value except its expectation.
-  const observable = new Set<number>();
+  // Unknown ops with the same effect are interchangeable once called, so they
+  // form a class and only its earliest unapplied member is ever tried: applied
+  // members are then always a prefix of the class (no symmetric branches).
+  const classIds = new Map<string, number>();
+  const classOf = new Int32Array(nU);
+  const members: number[][] = [];
+  for (let u = 0; u < nU; u++) {
+    const k = `${uCode[u]}:${uA[u]}:${uB[u]}`;
+    let c = classIds.get(k);
+    if (c === undefined) classIds.set(k, (c = members.length)), members.push([]);
+    classOf[u] = c;
+    members[c]?.push(u);
+  }
+  const inClass = new Int32Array(members.length); // applied members per class
+  const inPath = new Int32Array(members.length); // members used by the chain being built
+  // A write matters only if a read could observe its value; a known "cas not
+  // ok" observes every value but one, so then every write may matter.
+  const positive = new Set<number>();
   let anyCasFail = false;
   for (let i = 0; i < nK; i++) {
-    if (kCode[i] === K_GET || kCode[i] === K_CAS_OK) observable.add(kA[i] ?? 0);
+    if (kCode[i] === K_GET || kCode[i] === K_CAS_OK) positive.add(kA[i] ?? 0);
     if (kCode[i] === K_CAS_FAIL) anyCasFail = true;
   }
-  for (const e of casByExpect.keys()) observable.add(e);
-  const useful: number[] = [];
-  for (let u = 0; u < nU; u++) if (anyCasFail || observable.has(uCode[u] === K_DEL ? 0 : (uB[u] ?? 0))) useful.push(u);
+  const casByExpect = new Map<number, number[]>();
+  const roots: number[] = [];
+  members.forEach((list, c) => {
+    const u = list[0] ?? 0;
+    if (uCode[u] === K_CAS_MAYBE) {
+      positive.add(uA[u] ?? 0);
+      casByExpect.set(uA[u] ?? 0, [...(casByExpect.get(uA[u] ?? 0) ?? []), c]);
+    }
+  });
+  members.forEach((list, c) => {
+    const u = list[0] ?? 0;
+    if (anyCasFail || positive.has(uCode[u] === K_DEL ? 0 : (uB[u] ?? 0))) roots.push(c);
+  });
 
   // Events: known op i has call entry 2i and return entry 2i+1; unknown op u is event 2nK+u (call only).
   // At equal times calls sort before returns, so touching intervals count as concurrent.
@@ -296,7 +331,10 @@ function checkKey(key: string, all: NormalizedOp[], budget: Budget): KeyOutcome 
     return true;
   };
   const toggleBlock = (b: Block, on: boolean): void => {
-    for (const u of b.ops) flip(ub, u);
+    for (const u of b.ops) {
+      flip(ub, u);
+      inClass[classOf[u] ?? 0] += on ? 1 : -1;
+    }
     applied += on ? b.ops.length : -b.ops.length;
   };
 
@@ -309,20 +347,23 @@ function checkKey(key: string, all: NormalizedOp[], budget: Budget): KeyOutcome 
     if (failing.length === 0) return null;
     const out: Block[] = [];
     const path: number[] = [];
-    const visit = (u: number, cur: number): void => {
-      if (has(ub, u) || path.includes(u) || (uCallPos[u] ?? 0) >= p) return;
+    const seen: number[] = [s]; // states on the chain: coming back to one is a useless detour
+    const visit = (c: number, cur: number): void => {
+      const u = members[c]?.[(inClass[c] ?? 0) + (inPath[c] ?? 0)];
+      if (u === undefined || (uCallPos[u] ?? 0) >= p) return;
       const ns = stepUnknown(u, cur);
-      if (ns === cur) return; // a no-op could just as well never happen
+      if (seen.includes(ns)) return;
       budget.steps++;
       path.push(u);
+      seen.push(ns);
+      inPath[c] = (inPath[c] ?? 0) + 1;
       if (failing.some((r) => stepKnown(r, ns) >= 0)) out.push({ ops: path.slice(), state: ns });
-      for (const c of casByExpect.get(ns) ?? []) visit(c, ns);
+      for (const c2 of casByExpect.get(ns) ?? []) visit(c2, ns);
+      inPath[c] = (inPath[c] ?? 0) - 1;
+      seen.pop();
       path.pop();
     };
-    for (const u of useful) {
-      if ((uCallPos[u] ?? 0) >= p) break; // useful is in call order
-      visit(u, s);
-    }
+    for (const c of roots) visit(c, s);
     return out.length > 0 ? out : null;
   };
 
@@ -420,16 +461,27 @@ function checkKey(key: string, all: NormalizedOp[], budget: Budget): KeyOutcome 
     from = Math.max(0, (from < 0 ? prefix.length : from) - 3, prefix.length - 20);
     const concurrent: NormalizedOp[] = [];
     for (let e = next[HEAD] ?? NIL; e !== NIL && e !== entry; e = next[e] ?? NIL) if ((e & 1) === 0 && e !== entry - 1) concurrent.push(known[e >> 1] as NormalizedOp);
-    for (let u = 0; u < nU && (uCallPos[u] ?? 0) < p; u++) if (!has(ub, u)) concurrent.push(unknown[u] as NormalizedOp);
-    const possibleValues = [...bestStates].sort((a, b) => a - b).map((id) => stateVals[id] ?? null);
+    // Unknown-outcome ops stay pending forever; list the most recent first.
+    for (let u = nU - 1; u >= 0; u--) if ((uCallPos[u] ?? 0) < p && !has(ub, u)) concurrent.push(unknown[u] as NormalizedOp);
+    const ids = [...bestStates].sort((a, b) => a - b);
+    const possibleValues = ids.filter((id) => id !== GARBAGE).map((id) => stateVals[id] ?? null);
+    const otherValuePossible = bestStates.has(GARBAGE);
+    // Replay with real values: the search state may be the GARBAGE stand-in.
+    let after: Json = null;
+    for (const o of prefix) {
+      if (o.kind === "delete") after = null;
+      else if (o.kind === "set") after = o.value;
+      else if (o.kind === "cas" && (o.status === "ok" ? o.output === true : canonicalJson(after) === canonicalJson(o.expect))) after = o.value;
+    }
     return {
       key,
-      reason: explain(failedOp, possibleValues, all, concurrent.length),
+      reason: explain(failedOp, possibleValues, otherValuePossible, all, concurrent.length),
       failedOp,
       prefixLength: prefix.length,
       prefixTail: prefix.slice(from),
-      stateAfterPrefix: stateVals[s] ?? null,
+      stateAfterPrefix: after,
       possibleValues,
+      otherValuePossible,
       concurrent: concurrent.slice(0, MAX_LISTED),
       concurrentTotal: concurrent.length,
     };
@@ -444,13 +496,14 @@ function checkKey(key: string, all: NormalizedOp[], budget: Budget): KeyOutcome 
 }
 
 /** The sentence saying why `op` fits no order, given every value possible when it had to take effect. */
-function explain(op: NormalizedOp, possible: Json[], all: NormalizedOp[], nConcurrent: number): string {
+function explain(op: NormalizedOp, possible: Json[], other: boolean, all: NormalizedOp[], nConcurrent: number): string {
   const shown = possible.slice(0, 8).map(showState);
-  const more = possible.length > shown.length ? ` (and ${possible.length - shown.length} more)` : "";
+  if (possible.length > shown.length) shown.push(`${possible.length - shown.length} more`);
+  if (other) shown.push("a value no read ever observed");
   const values =
     shown.length === 1
       ? `the only possible value at that point was ${shown[0]}`
-      : `the only possible values at that point were ${shown.slice(0, -1).join(", ")} or ${shown[shown.length - 1]}${more}`;
+      : `the only possible values at that point were ${shown.slice(0, -1).join(", ")} or ${shown[shown.length - 1]}`;
   const orders = nConcurrent > 0 ? `, whatever the order of the ${nConcurrent} other pending operation(s)` : "";
   if (op.kind === "get") return `get returned ${showState(op.output)} but ${values}${orders}; ${provenance(op.output, all)}.`;
   if (op.output === true) {

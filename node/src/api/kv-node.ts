@@ -1,0 +1,84 @@
+/**
+ * What the HTTP client API needs from a running node. The server (server.ts)
+ * implements it; the express app (api/) only translates HTTP to these calls.
+ * Every method either resolves or rejects with a `NodeError` carrying a stable
+ * code from errors.ts; nothing else may escape.
+ */
+import type { ErrorCode } from "../errors.ts";
+import type { JsonValue } from "../kv/command.ts";
+import type { KeyValue } from "../kv/kv-store.ts";
+
+/** How fresh a read must be: `linearizable` (ReadIndex on the leader) or `stale` (local state). */
+export type Consistency = "linearizable" | "stale";
+
+/** A refusal with a stable code; `leader` tells the client where to go when known. */
+export class NodeError extends Error {
+  readonly code: ErrorCode;
+  readonly leader: { id: string; httpUrl: string } | undefined;
+  /** Builds an error with a code from errors.ts. */
+  constructor(code: ErrorCode, message: string, leader?: { id: string; httpUrl: string }) {
+    super(message);
+    this.code = code;
+    this.leader = leader;
+  }
+}
+
+/** A member as /status reports it. */
+export interface MemberStatus {
+  id: string;
+  role: "voter" | "learner";
+  incarnation: string;
+  raftAddr: string;
+  httpUrl: string;
+  /** Leader's view only: highest index the member holds. */
+  match?: number;
+}
+
+/** The body of GET /status. */
+export interface NodeStatus {
+  id: string;
+  clusterId: string;
+  state: "follower" | "preCandidate" | "candidate" | "leader";
+  term: number;
+  leader: { id: string; raftAddr: string; httpUrl: string } | null;
+  commitIndex: number;
+  appliedIndex: number;
+  lastLogIndex: number;
+  snapshotIndex: number;
+  members: MemberStatus[];
+  /** Milliseconds since this node last heard from a leader (0 on the leader), or null. */
+  lastContactMs: number | null;
+  kvStore: string;
+  version: string;
+}
+
+/** The node as the client API sees it. */
+export interface KvNode {
+  readonly id: string;
+  /** Sets every key of `kv` in one Raft entry; resolves once applied on this node. */
+  set(kv: Record<string, JsonValue>): Promise<{ index: number }>;
+  /** Deletes keys in one entry; resolves with how many existed. */
+  del(keys: string[]): Promise<{ index: number; deleted: number }>;
+  /** Compare-and-set (expect null = absent; `del` deletes on match). */
+  cas(key: string, expect: JsonValue | null, value: JsonValue | undefined, del: boolean): Promise<{ ok: boolean; current: JsonValue | null; index: number }>;
+  /** One key's value (null when absent). */
+  get(key: string, consistency: Consistency): Promise<JsonValue | null>;
+  /** Keys by prefix, sorted, after `after`, at most `limit`. */
+  list(prefix: string, limit: number, after: string | undefined, consistency: Consistency): Promise<KeyValue[]>;
+  /** The /status document. */
+  status(): NodeStatus;
+  /** True when this node leads. */
+  isLeader(): boolean;
+  /** The leader's client URL, if a leader is known. */
+  leaderHttpUrl(): string | undefined;
+  /** /readyz: has a leader and has applied what it knows to be committed (or, with noLeaderOk, only caught up). */
+  readiness(noLeaderOk: boolean): { ready: boolean; reason: string };
+  /** Admin: add a learner (or re-add a wiped member under its new incarnation). */
+  addLearner(id: string, raftAddr: string, httpUrl: string, incarnation?: string): Promise<void>;
+  /** Admin: promote a caught-up learner to voter. */
+  promote(id: string): Promise<void>;
+  /** Admin: remove a member (voter or learner). */
+  remove(id: string): Promise<void>;
+  /** Admin: hand leadership to `id` (or the most caught-up voter). */
+  transferLeader(id?: string): Promise<{ leader: string }>;
+}
