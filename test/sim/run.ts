@@ -1,5 +1,5 @@
 import { RaftCore } from "../../node/src/raft/core.ts";
-import { incarnationOf, voterIds } from "../../node/src/raft/membership.ts";
+import { incarnationOf, latestConfig, voterIds } from "../../node/src/raft/membership.ts";
 import type { CoreOptions, PlantedBugs } from "../../node/src/raft/options.ts";
 import { majority } from "../../node/src/raft/quorum.ts";
 import { Rng } from "../../node/src/raft/rng.ts";
@@ -313,16 +313,18 @@ class Simulation {
   /** Wipes one node's disk, as a pod that lost its volume, if the data of a quorum survives it. */
   private wipe(): void {
     const l = this.leader();
-    // Only against a committed configuration: an uncommitted one may still be rolled back to one that needs the victim.
-    if (!l?.core || l.core.configIndex > l.core.log.committed) return;
-    const config = l.core.config;
+    if (!l?.core) return;
     const victim = this.rng.pick(this.ids);
-    // Learners count in the quorum size: one may be promoted before the leader notices it was wiped.
-    const members = voterIds(config).length + Object.keys(config.learners).length;
-    const healthy = voterIds(config).filter(
-      (v) => v !== victim && this.nodes.get(v)?.disk.incarnation === config.voters[v],
-    );
-    if (healthy.length < majority(members)) return;
+    // The oracle of a careful operator: every configuration any node holds (appended, maybe
+    // uncommitted) must keep a healthy majority without the victim. Learners count in the
+    // quorum size: one may be promoted before the leader notices it was wiped.
+    for (const config of this.knownConfigs()) {
+      const members = voterIds(config).length + Object.keys(config.learners).length;
+      const healthy = voterIds(config).filter(
+        (v) => v !== victim && this.nodes.get(v)?.disk.incarnation === config.voters[v],
+      );
+      if (healthy.length < majority(members)) return;
+    }
     const n = this.nodes.get(victim) as SimNode;
     n.wipe(this.newInc(victim));
     this.forget(victim);
@@ -406,6 +408,14 @@ class Simulation {
       if (n.core?.state === "leader" && (!best?.core || n.core.term > best.core.term)) best = n;
     }
     return best;
+  }
+
+  /** The configuration each node holds, running or not (read from its disk when down). */
+  private knownConfigs(): Membership[] {
+    return [...this.nodes.values()].map((n) => {
+      if (n.core) return n.core.config;
+      return latestConfig(n.disk.entries)?.config ?? n.disk.snapshot?.meta.config ?? { voters: {}, learners: {} };
+    });
   }
 
   /** A crashed node's clients lost their connections: their writes have unknown outcomes, never acknowledgements. */

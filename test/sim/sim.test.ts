@@ -19,7 +19,9 @@ test(`${SEEDS} default seeds (3 and 5 nodes) run without a violation`, { timeout
   }
 });
 
-test("300 figure8-profile seeds (young leaders killed, one entry per message) run without a violation", { timeout: 300_000 }, async () => {
+test("300 figure8-profile seeds (young leaders killed, one entry per message) run without a violation", {
+  timeout: 300_000,
+}, async () => {
   const s = await runSeeds({ start: 1, count: 300, profile: "figure8" });
   assert.deepEqual(s.failures, [], `failing seeds: ${s.failures.map((f) => f.seed).join(", ")}`);
 });
