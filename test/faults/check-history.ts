@@ -8,8 +8,8 @@
  */
 import { readFileSync } from "node:fs";
 import { parseHistoryJsonl } from "./history.ts";
-import { checkHistory, formatResult } from "./linearizability.ts";
 import type { CheckOptions } from "./linearizability.ts";
+import { checkHistory, formatResult } from "./linearizability.ts";
 
 const usage = "usage: check-history.ts <history.jsonl> [--timeout-ms N] [--max-steps N]";
 

@@ -84,7 +84,8 @@ export function normalizeOp(op: Operation, index: number): NormalizedOp {
   const where = `operation ${op.id ?? index}`;
   if (!["set", "get", "delete", "cas"].includes(op.kind)) throw new Error(`${where}: bad kind ${String(op.kind)}`);
   if (typeof op.key !== "string") throw new Error(`${where}: key must be a string`);
-  if (typeof op.call !== "number" || !Number.isFinite(op.call)) throw new Error(`${where}: call must be a finite number`);
+  if (typeof op.call !== "number" || !Number.isFinite(op.call))
+    throw new Error(`${where}: call must be a finite number`);
   const finite = typeof op.ret === "number" && Number.isFinite(op.ret);
   const status: OpStatus = op.status ?? (finite ? "ok" : "unknown");
   if (!["ok", "fail", "unknown"].includes(status)) throw new Error(`${where}: bad status ${String(status)}`);

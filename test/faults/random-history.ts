@@ -4,8 +4,9 @@
  * effect at its linearization point, then the call/return window is drawn
  * around that point, respecting that each client runs one operation at a time.
  */
-import { canonicalJson } from "./history.ts";
+
 import type { Json, Operation } from "./history.ts";
+import { canonicalJson } from "./history.ts";
 
 /** Knobs for randomHistory(); all but `ops` and `seed` have defaults. */
 export interface RandomHistoryOptions {
@@ -67,7 +68,11 @@ export function randomHistory(o: RandomHistoryOptions): Operation[] {
     if (domain > 0) return int(domain);
     counter++;
     // Mix shapes so canonical JSON comparison gets exercised.
-    return counter % 3 === 0 ? { n: counter, by: client, tags: ["x", counter % 7] } : counter % 3 === 1 ? `v${counter}` : counter;
+    return counter % 3 === 0
+      ? { n: counter, by: client, tags: ["x", counter % 7] }
+      : counter % 3 === 1
+        ? `v${counter}`
+        : counter;
   };
   let t = 0;
   for (let i = 0; i < o.ops; i++) {
@@ -97,7 +102,8 @@ export function randomHistory(o: RandomHistoryOptions): Operation[] {
       if (kind === "cas") {
         const old = written.get(key) ?? [];
         const pick = rand();
-        op.expect = pick < 0.5 ? reordered(current) : pick < 0.6 || old.length === 0 ? null : (old[int(old.length)] ?? null);
+        op.expect =
+          pick < 0.5 ? reordered(current) : pick < 0.6 || old.length === 0 ? null : (old[int(old.length)] ?? null);
         const matches = canonicalJson(op.expect) === canonicalJson(current);
         op.output = matches;
         if (matches && applies) state.set(key, value);

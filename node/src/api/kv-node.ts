@@ -60,7 +60,12 @@ export interface KvNode {
   /** Deletes keys in one entry; resolves with how many existed. */
   del(keys: string[]): Promise<{ index: number; deleted: number }>;
   /** Compare-and-set (expect null = absent; `del` deletes on match). */
-  cas(key: string, expect: JsonValue | null, value: JsonValue | undefined, del: boolean): Promise<{ ok: boolean; current: JsonValue | null; index: number }>;
+  cas(
+    key: string,
+    expect: JsonValue | null,
+    value: JsonValue | undefined,
+    del: boolean,
+  ): Promise<{ ok: boolean; current: JsonValue | null; index: number }>;
   /** One key's value (null when absent). */
   get(key: string, consistency: Consistency): Promise<JsonValue | null>;
   /** Keys by prefix, sorted, after `after`, at most `limit`. */

@@ -1,0 +1,134 @@
+/**
+ * The node's Prometheus metrics, all in one Registry per process (never
+ * prom-client's global default, so tests and embedders see only raftkv's).
+ * prom-client does not append `_total`: counters carry it in their names.
+ */
+
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+
+/** The process's registry; serve it with `registry.metrics()` and `registry.contentType`. */
+export const registry = new Registry();
+collectDefaultMetrics({ register: registry });
+
+const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+/** Raft and storage metrics the server updates. */
+export const metrics = {
+  leaderChanges: new Counter({
+    name: "raftkv_leader_changes_total",
+    help: "Times this node observed a new leader (a different leader id or term).",
+    registers: [registry],
+  }),
+  isLeader: new Gauge({ name: "raftkv_is_leader", help: "1 when this node is the leader.", registers: [registry] }),
+  hasLeader: new Gauge({ name: "raftkv_has_leader", help: "1 when this node knows a leader.", registers: [registry] }),
+  term: new Gauge({ name: "raftkv_term", help: "Current Raft term.", registers: [registry] }),
+  commitIndex: new Gauge({ name: "raftkv_commit_index", help: "Highest committed log index.", registers: [registry] }),
+  appliedIndex: new Gauge({
+    name: "raftkv_applied_index",
+    help: "Highest log index applied to the KV store.",
+    registers: [registry],
+  }),
+  lastLogIndex: new Gauge({
+    name: "raftkv_last_log_index",
+    help: "Index of the last log entry.",
+    registers: [registry],
+  }),
+  members: new Gauge({
+    name: "raftkv_members",
+    help: "Members of the configuration this node knows, by role.",
+    labelNames: ["role"] as const,
+    registers: [registry],
+  }),
+  proposals: new Counter({
+    name: "raftkv_proposals_total",
+    help: "Proposals made on this node, by result (committed, rejected, failed, timeout).",
+    labelNames: ["result"] as const,
+    registers: [registry],
+  }),
+  proposalCommitSeconds: new Histogram({
+    name: "raftkv_proposal_commit_seconds",
+    help: "Time from proposing an entry to applying it on the leader.",
+    buckets: LATENCY_BUCKETS,
+    registers: [registry],
+  }),
+  applySeconds: new Histogram({
+    name: "raftkv_apply_seconds",
+    help: "Time to apply one batch of committed entries to the KV store.",
+    buckets: LATENCY_BUCKETS,
+    registers: [registry],
+  }),
+  fsyncSeconds: new Histogram({
+    name: "raftkv_fsync_seconds",
+    help: "Time of one synced write of Raft state (group commit: one per Ready).",
+    buckets: LATENCY_BUCKETS,
+    registers: [registry],
+  }),
+  rpcSeconds: new Histogram({
+    name: "raftkv_raft_rpc_seconds",
+    help: "Round trip of one Raft HTTP request, by peer and endpoint.",
+    labelNames: ["peer", "endpoint"] as const,
+    buckets: LATENCY_BUCKETS,
+    registers: [registry],
+  }),
+  rpcFailures: new Counter({
+    name: "raftkv_raft_rpc_failures_total",
+    help: "Raft HTTP requests that failed, by peer and endpoint.",
+    labelNames: ["peer", "endpoint"] as const,
+    registers: [registry],
+  }),
+  messagesDropped: new Counter({
+    name: "raftkv_raft_messages_dropped_total",
+    help: "Raft messages dropped because a peer's queue was full or its address unknown.",
+    labelNames: ["peer"] as const,
+    registers: [registry],
+  }),
+  raftRejected: new Counter({
+    name: "raftkv_raft_requests_rejected_total",
+    help: "Raft requests refused before reaching the core, by reason.",
+    labelNames: ["reason"] as const,
+    registers: [registry],
+  }),
+  snapshots: new Counter({
+    name: "raftkv_snapshots_total",
+    help: "Snapshots created locally or restored from the leader.",
+    labelNames: ["kind"] as const,
+    registers: [registry],
+  }),
+  snapshotSeconds: new Histogram({
+    name: "raftkv_snapshot_seconds",
+    help: "Time to create or restore a snapshot.",
+    labelNames: ["kind"] as const,
+    buckets: [0.001, 0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60],
+    registers: [registry],
+  }),
+};
+
+const httpRequests = new Counter({
+  name: "raftkv_http_requests_total",
+  help: "Client API requests, by route, method, status code and whether they were forwarded to the leader.",
+  labelNames: ["route", "method", "code", "forwarded"] as const,
+  registers: [registry],
+});
+
+const httpSeconds = new Histogram({
+  name: "raftkv_http_request_seconds",
+  help: "Client API request duration, by route and method.",
+  labelNames: ["route", "method"] as const,
+  buckets: LATENCY_BUCKETS,
+  registers: [registry],
+});
+
+/** One finished client API request; `route` is the route pattern (e.g. "/key/:key"), never the raw path. */
+export interface HttpRequestRecord {
+  route: string;
+  method: string;
+  code: number;
+  forwarded: boolean;
+  seconds: number;
+}
+
+/** Records a client API request; the HTTP layer calls it once per response. */
+export function recordHttpRequest(r: HttpRequestRecord): void {
+  httpRequests.inc({ route: r.route, method: r.method, code: String(r.code), forwarded: String(r.forwarded) });
+  httpSeconds.observe({ route: r.route, method: r.method }, r.seconds);
+}

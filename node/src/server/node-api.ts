@@ -1,0 +1,220 @@
+/**
+ * The KvNode the client API calls: KV commands become Raft proposals,
+ * linearizable reads wait for a ReadIndex round, admin calls become
+ * membership changes. Writes on a follower throw NOT_LEADER naming the
+ * leader (the API layer forwards); reads are served on any node.
+ */
+
+import { type Consistency, type KvNode, type MemberStatus, NodeError, type NodeStatus } from "../api/kv-node.ts";
+import { type Command, encodeCommand, type JsonValue } from "../kv/command.ts";
+import type { ApplyResult, KeyValue } from "../kv/kv-store.ts";
+import type { RaftTransport } from "../transport/raft-transport.ts";
+import type { RaftNode } from "./raft-node.ts";
+import { notLeader } from "./refusals.ts";
+
+/** Static facts /status reports. */
+export interface NodeFacts {
+  clusterId: string;
+  kvStore: string;
+  version: string;
+  /** How long transferLeader waits for the new leader. */
+  transferTimeoutMs: number;
+}
+
+/** KvNode on top of a RaftNode. */
+export class NodeApi implements KvNode {
+  readonly id: string;
+  readonly #node: RaftNode;
+  readonly #transport: RaftTransport;
+  readonly #facts: NodeFacts;
+  /** Set on shutdown: every new request is refused. */
+  closed = false;
+
+  /** Wraps a running node. */
+  constructor(node: RaftNode, transport: RaftTransport, facts: NodeFacts) {
+    this.id = node.id;
+    this.#node = node;
+    this.#transport = transport;
+    this.#facts = facts;
+  }
+
+  #open(): void {
+    if (this.closed) throw new NodeError("UNAVAILABLE", "node is shutting down");
+  }
+
+  async #write(cmd: Command): Promise<{ index: number; result: ApplyResult }> {
+    this.#open();
+    // During an election, wait (bounded) for its outcome rather than fail at once.
+    if (this.#node.core.lead === "") await this.#node.waitForLeader(this.#facts.transferTimeoutMs);
+    const r = await this.#node.propose(encodeCommand(cmd));
+    if (r.result.op === "invalid") throw new NodeError("BAD_BODY", r.result.error);
+    return r;
+  }
+
+  /** Sets keys in one entry. */
+  async set(kv: Record<string, JsonValue>): Promise<{ index: number }> {
+    const r = await this.#write({ op: "set", kv });
+    return { index: r.index };
+  }
+
+  /** Deletes keys in one entry. */
+  async del(keys: string[]): Promise<{ index: number; deleted: number }> {
+    const r = await this.#write({ op: "del", keys });
+    return { index: r.index, deleted: r.result.op === "del" ? r.result.deleted : 0 };
+  }
+
+  /** Compare-and-set. */
+  async cas(
+    key: string,
+    expect: JsonValue | null,
+    value: JsonValue | undefined,
+    del: boolean,
+  ): Promise<{ ok: boolean; current: JsonValue | null; index: number }> {
+    const cmd: Command = del
+      ? { op: "cas", key, expect, del: true }
+      : { op: "cas", key, expect, value: value as JsonValue };
+    const r = await this.#write(cmd);
+    if (r.result.op !== "cas") throw new NodeError("INTERNAL", `cas applied as ${r.result.op}`);
+    return { ok: r.result.ok, current: r.result.current, index: r.index };
+  }
+
+  /** One key's value, null when absent. */
+  async get(key: string, consistency: Consistency): Promise<JsonValue | null> {
+    this.#open();
+    if (consistency === "linearizable") await this.#node.readBarrier();
+    return (await this.#node.kv.get(key)) ?? null;
+  }
+
+  /** Keys by prefix. */
+  async list(prefix: string, limit: number, after: string | undefined, consistency: Consistency): Promise<KeyValue[]> {
+    this.#open();
+    if (consistency === "linearizable") await this.#node.readBarrier();
+    const opts: { prefix: string; limit: number; after?: string } = { prefix, limit };
+    if (after !== undefined) opts.after = after;
+    return this.#node.kv.list(opts);
+  }
+
+  /** The /status document. */
+  status(): NodeStatus {
+    const n = this.#node;
+    const st = n.core.status();
+    const members: MemberStatus[] = [];
+    const add = (id: string, role: "voter" | "learner", incarnation: string) => {
+      const a = n.book.get(id);
+      const m: MemberStatus = { id, role, incarnation, raftAddr: a?.raftAddr ?? "", httpUrl: a?.httpUrl ?? "" };
+      const pr = st.progress[id];
+      if (st.state === "leader") m.match = id === st.id ? st.lastIndex : (pr?.match ?? 0);
+      members.push(m);
+    };
+    for (const [id, inc] of Object.entries(st.config.voters)) add(id, "voter", inc);
+    for (const [id, inc] of Object.entries(st.config.learners)) add(id, "learner", inc);
+    members.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    const lead = st.lead ? n.book.get(st.lead) : undefined;
+    return {
+      id: st.id,
+      clusterId: this.#facts.clusterId,
+      state: st.state,
+      term: st.term,
+      leader: st.lead ? { id: st.lead, raftAddr: lead?.raftAddr ?? "", httpUrl: lead?.httpUrl ?? "" } : null,
+      commitIndex: st.commit,
+      appliedIndex: n.applied,
+      lastLogIndex: st.lastIndex,
+      snapshotIndex: st.snapshotIndex,
+      members,
+      lastContactMs: n.lastContactMs(),
+      kvStore: this.#facts.kvStore,
+      version: this.#facts.version,
+    };
+  }
+
+  /** True when this node leads. */
+  isLeader(): boolean {
+    return this.#node.core.state === "leader";
+  }
+
+  /** The leader's client URL, if known. */
+  leaderHttpUrl(): string | undefined {
+    const lead = this.#node.core.lead;
+    const url = lead ? this.#node.book.get(lead)?.httpUrl : undefined;
+    return url === "" ? undefined : url;
+  }
+
+  /** /readyz. */
+  readiness(noLeaderOk: boolean): { ready: boolean; reason: string } {
+    const n = this.#node;
+    if (this.closed || !n.running) return { ready: false, reason: "shutting down" };
+    const c = n.core;
+    if (!noLeaderOk && !c.lead) return { ready: false, reason: "no leader known" };
+    if (n.applied < c.log.committed) {
+      return { ready: false, reason: `applied ${n.applied} of ${c.log.committed} committed entries` };
+    }
+    return { ready: true, reason: c.lead ? `leader is ${c.lead}` : "caught up (no leader known)" };
+  }
+
+  /** Admin: adds a learner; asks the node for its incarnation when not given. */
+  async addLearner(id: string, raftAddr: string, httpUrl: string, incarnation?: string): Promise<void> {
+    this.#open();
+    if (!this.isLeader()) throw notLeader(this.#node.book, this.#node.core.lead);
+    let inc = incarnation;
+    if (inc === undefined) {
+      const info = await this.#transport.info(raftAddr).catch((e: Error) => {
+        throw new NodeError("UNAVAILABLE", `cannot reach ${id} at ${raftAddr} to learn its incarnation: ${e.message}`);
+      });
+      if (!info.body) throw new NodeError("UNAVAILABLE", `${raftAddr} answered /raft/v1/info with ${info.status}`);
+      if (info.body.id !== id)
+        throw new NodeError("BAD_CONFIG_CHANGE", `${raftAddr} is node ${info.body.id}, not ${id}`);
+      inc = info.body.incarnation;
+    }
+    const cur = this.#node.book.replicated(id);
+    if (cur?.raftAddr !== raftAddr || cur.httpUrl !== httpUrl) {
+      await this.#node.proposeMember(id, { raftAddr, httpUrl, voter: cur?.voter ?? false });
+    }
+    await this.#node.confChange({ op: "addLearner", id, incarnation: inc });
+  }
+
+  /** Admin: promotes a learner. */
+  async promote(id: string): Promise<void> {
+    this.#open();
+    await this.#node.confChange({ op: "promote", id });
+  }
+
+  /** Admin: removes a member. */
+  async remove(id: string): Promise<void> {
+    this.#open();
+    await this.#node.confChange({ op: "remove", id });
+  }
+
+  /** Admin: hands leadership to `id` or to the most caught-up voter. */
+  async transferLeader(id?: string): Promise<{ leader: string }> {
+    this.#open();
+    const n = this.#node;
+    if (!this.isLeader()) throw notLeader(n.book, n.core.lead);
+    const target = id ?? bestTransferee(n);
+    if (!target) throw new NodeError("BAD_CONFIG_CHANGE", "no other voter to hand leadership to");
+    const out = await n.withCore((c) => c.transferLeader(target));
+    if (!out.ok) throw new NodeError(out.code, out.message);
+    if (target === n.id) return { leader: n.id };
+    const deadline = Date.now() + this.#facts.transferTimeoutMs;
+    while (Date.now() < deadline) {
+      if (n.core.lead === target) return { leader: target };
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    throw new NodeError("UNAVAILABLE", `${target} did not take over within ${this.#facts.transferTimeoutMs} ms`);
+  }
+}
+
+/** The voter (other than this node) with the highest match index, or undefined. */
+export function bestTransferee(n: RaftNode): string | undefined {
+  let best: string | undefined;
+  let bestMatch = -1;
+  for (const id of Object.keys(n.core.config.voters).sort()) {
+    if (id === n.id) continue;
+    const pr = n.core.prs.get(id);
+    if (!pr || pr.seenInc !== n.core.config.voters[id]) continue;
+    if (pr.match > bestMatch) {
+      best = id;
+      bestMatch = pr.match;
+    }
+  }
+  return best;
+}

@@ -1,0 +1,426 @@
+/**
+ * The run loop that drives one RaftCore: the value path
+ * propose → core → Ready → storage (sync) → transport → commit → KV apply → waiters.
+ *
+ * Everything that touches the core goes through one queue and is stepped by
+ * `#cycle()`; between `ready()` and `advance()` nothing may call the core, so
+ * inputs that arrive while a Ready is being persisted wait for the next cycle
+ * and share its fsync (group commit). Time enters as ticks derived from the
+ * wall clock, so after a stall (GC, SIGSTOP) the missed ticks are fed first
+ * and check-quorum sees the real elapsed time.
+ */
+
+import { NodeError } from "../api/kv-node.ts";
+import type { ApplyResult, KvStore } from "../kv/kv-store.ts";
+import type { Logger } from "../log.ts";
+import { decodeMemberRecord, encodeMemberRecord, type MemberAddress, type MembershipBook } from "../membership-book.ts";
+import { metrics } from "../metrics.ts";
+import { RaftCore } from "../raft/core.ts";
+import type { CoreOptions } from "../raft/options.ts";
+import type { ConfChange, Entry, Message, Outcome, PersistedState, Ready, SoftState } from "../raft/types.ts";
+import type { LogStore } from "../storage/log-store.ts";
+import type { RaftTransport } from "../transport/raft-transport.ts";
+import { ReadBatcher } from "./read-batcher.ts";
+import { notLeader, refusalError } from "./refusals.ts";
+import { unwrapSnapshot, wrapSnapshot } from "./snapshot-envelope.ts";
+import { AppliedWaiters, ProposalWaiters } from "./waiters.ts";
+
+/** Everything a RaftNode runs on. */
+export interface RaftNodeDeps {
+  core: CoreOptions;
+  persisted: PersistedState;
+  log: LogStore;
+  kv: KvStore;
+  book: MembershipBook;
+  transport: RaftTransport;
+  logger: Logger;
+  tickMs: number;
+  /** Applied entries since the last snapshot that trigger a new one. */
+  snapshotThreshold: number;
+  /** How long a proposal or read may wait before UNAVAILABLE. */
+  requestTimeoutMs: number;
+  /** Called once when the node cannot go on (storage failed, invariant broken); the process should exit. */
+  onFatal: (err: Error) => void;
+}
+
+/** One running Raft member with its storage, state machine and transport. */
+export class RaftNode {
+  readonly id: string;
+  readonly core: RaftCore;
+  readonly book: MembershipBook;
+  readonly kv: KvStore;
+  readonly #d: RaftNodeDeps;
+  readonly #log: Logger;
+  /** Work for the next cycle: each closure calls the core. */
+  #inputs: Array<() => void> = [];
+  #inbox: Message[] = [];
+  readonly #reads: ReadBatcher;
+  readonly proposals = new ProposalWaiters();
+  readonly #appliedWaiters = new AppliedWaiters();
+  #applied: number;
+  #dirty = false;
+  #wake: (() => void) | undefined;
+  #running = false;
+  #loop: Promise<void> | undefined;
+  #ticker: NodeJS.Timeout | undefined;
+  #tickBase = 0;
+  #ticks = 0;
+  #snapshotting = false;
+  #soft: SoftState;
+  /** The last leader seen (id and term), to count leader changes. */
+  #seenLeader = { id: "", term: 0 };
+  #lastContact = 0;
+  /** Listeners of state changes (membership agent, shutdown). */
+  readonly #softListeners = new Set<(s: SoftState) => void>();
+  /** Listeners of applied config entries. */
+  readonly #configListeners = new Set<() => void>();
+  /** Called once per cycle (maintenance work of the membership agent). */
+  onCycle: () => void = () => {};
+
+  /** A node ready to `start()`. */
+  constructor(d: RaftNodeDeps) {
+    this.#d = d;
+    this.id = d.core.id;
+    this.#log = d.logger;
+    this.book = d.book;
+    this.kv = d.kv;
+    this.core = new RaftCore(d.core, d.persisted);
+    this.#applied = this.core.log.applied;
+    this.#soft = { state: this.core.state, lead: this.core.lead, term: this.core.term };
+    this.#reads = new ReadBatcher(this.id, d.requestTimeoutMs, (delay) => {
+      if (delay === undefined) this.#schedule();
+      else setTimeout(() => this.#schedule(), delay);
+    });
+    this.#updateGauges();
+  }
+
+  /** Highest index applied to the KV store. */
+  get applied(): number {
+    return this.#applied;
+  }
+
+  /** True while the loop runs. */
+  get running(): boolean {
+    return this.#running;
+  }
+
+  /** Milliseconds since the leader was last heard from (0 on the leader, null when never). */
+  lastContactMs(): number | null {
+    if (this.core.state === "leader") return 0;
+    return this.#lastContact === 0 ? null : Date.now() - this.#lastContact;
+  }
+
+  /** Starts ticking and processing. */
+  start(): void {
+    if (this.#running) return;
+    this.#running = true;
+    this.#tickBase = performance.now();
+    this.#ticks = 0;
+    this.#ticker = setInterval(() => this.#schedule(), this.#d.tickMs);
+    this.#loop = this.#run();
+  }
+
+  /** Stops the loop after the current cycle; pending callers get UNAVAILABLE. */
+  async stop(): Promise<void> {
+    if (!this.#running) return;
+    this.#running = false;
+    clearInterval(this.#ticker);
+    this.#schedule();
+    await this.#loop;
+    const err = new NodeError("UNAVAILABLE", "node is shutting down");
+    this.proposals.rejectAll(err);
+    this.#reads.rejectAll(err);
+  }
+
+  /** Resolves once a leader is known, or after `ms` (callers then report NO_LEADER). */
+  waitForLeader(ms: number): Promise<void> {
+    if (this.core.lead !== "" || !this.#running) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        off();
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      const off = this.onSoftState((s) => {
+        if (s.lead !== "") done();
+      });
+    });
+  }
+
+  /** Subscribes to role/leader/term changes; returns the unsubscribe function. */
+  onSoftState(f: (s: SoftState) => void): () => void {
+    this.#softListeners.add(f);
+    return () => this.#softListeners.delete(f);
+  }
+
+  /** Subscribes to applied configuration changes. */
+  onConfigApplied(f: () => void): () => void {
+    this.#configListeners.add(f);
+    return () => this.#configListeners.delete(f);
+  }
+
+  /** Queues messages from the Raft port; false once stopped. */
+  deliver(msgs: readonly Message[]): boolean {
+    if (!this.#running) return false;
+    for (const m of msgs) this.#inbox.push(m);
+    this.#schedule();
+    return true;
+  }
+
+  /** Runs `f` against the core at the next safe point and returns its result. */
+  withCore<T>(f: (core: RaftCore) => T): Promise<T> {
+    if (!this.#running) return Promise.reject(new NodeError("UNAVAILABLE", "node is not running"));
+    return new Promise((resolve, reject) => {
+      this.#inputs.push(() => {
+        try {
+          resolve(f(this.core));
+        } catch (e) {
+          reject(e);
+        }
+      });
+      this.#schedule();
+    });
+  }
+
+  /** Proposes a normal entry and resolves with its apply result once applied here. */
+  propose(data: string): Promise<{ index: number; result: ApplyResult }> {
+    return this.#submit((c) => c.propose(data));
+  }
+
+  /** Proposes a membership change and resolves once it is applied here. */
+  async confChange(cc: ConfChange): Promise<{ index: number }> {
+    const r = await this.#submit((c) => c.proposeConfChange(cc));
+    return { index: r.index };
+  }
+
+  /** Records a member's addresses in the replicated book. */
+  async proposeMember(id: string, a: MemberAddress): Promise<void> {
+    await this.propose(encodeMemberRecord(id, a));
+  }
+
+  /**
+   * Runs a proposal at the next safe point. The waiter is registered in the
+   * same synchronous step as the proposal, so its entry cannot be applied first.
+   */
+  #submit(f: (core: RaftCore) => Outcome): Promise<{ index: number; result: ApplyResult }> {
+    if (this.core.state !== "leader") return Promise.reject(notLeader(this.book, this.core.lead));
+    if (!this.#running) return Promise.reject(new NodeError("UNAVAILABLE", "node is not running"));
+    return new Promise((resolve, reject) => {
+      this.#inputs.push(() => {
+        const out = f(this.core);
+        if (!out.ok) {
+          metrics.proposals.inc({ result: "rejected" });
+          reject(refusalError(this.book, out));
+          return;
+        }
+        const end = metrics.proposalCommitSeconds.startTimer();
+        this.proposals.wait(out.index, out.term, this.#d.requestTimeoutMs).then(
+          (result) => {
+            end();
+            metrics.proposals.inc({ result: "committed" });
+            resolve({ index: out.index, result });
+          },
+          (e: Error) => {
+            metrics.proposals.inc({ result: "failed" });
+            reject(e);
+          },
+        );
+      });
+      this.#schedule();
+    });
+  }
+
+  /**
+   * Resolves once this node's state reflects every write committed before the
+   * call (ReadIndex: on the leader after a heartbeat round, on a follower by
+   * asking the leader). Reads arriving together share one round.
+   */
+  readBarrier(): Promise<void> {
+    if (!this.#running) return Promise.reject(new NodeError("UNAVAILABLE", "node is not running"));
+    return this.#reads.wait();
+  }
+
+  #schedule(): void {
+    this.#dirty = true;
+    const w = this.#wake;
+    this.#wake = undefined;
+    w?.();
+  }
+
+  async #run(): Promise<void> {
+    try {
+      while (this.#running) {
+        if (!this.#dirty) await new Promise<void>((r) => (this.#wake = r));
+        this.#dirty = false;
+        if (!this.#running) break;
+        await this.#cycle();
+      }
+      // Finish the work already handed to the core, so nothing stepped is left unpersisted.
+      while (this.core.hasReady()) await this.#handleReady();
+    } catch (e) {
+      this.#running = false;
+      clearInterval(this.#ticker);
+      this.#log.error("raft loop failed; the node stops", { err: e });
+      this.#d.onFatal(e as Error);
+    }
+  }
+
+  async #cycle(): Promise<void> {
+    this.#feedTicks();
+    const inbox = this.#inbox;
+    this.#inbox = [];
+    for (const m of inbox) {
+      if (m.from === this.core.lead) this.#lastContact = Date.now();
+      this.core.step(m);
+    }
+    const inputs = this.#inputs;
+    this.#inputs = [];
+    for (const f of inputs) f();
+    this.#reads.start(this.core, this.book, this.#d.tickMs);
+    while (this.core.hasReady()) await this.#handleReady();
+    this.#maybeSnapshot();
+    this.#updateGauges();
+    this.onCycle();
+  }
+
+  /** Feeds the ticks the wall clock says are due (capped, so a long stall cannot flood the core). */
+  #feedTicks(): void {
+    const due = Math.floor((performance.now() - this.#tickBase) / this.#d.tickMs);
+    let n = due - this.#ticks;
+    const cap = 2 * this.core.opts.electionTicks + 2;
+    if (n > this.core.opts.electionTicks) {
+      this.#log.warn("event loop stalled; feeding missed ticks", { missedTicks: n, fed: Math.min(n, cap) });
+    }
+    if (n > cap) n = cap;
+    for (let k = 0; k < n; k++) this.core.tick();
+    this.#ticks = due;
+  }
+
+  async #handleReady(): Promise<void> {
+    const rd: Ready = this.core.ready();
+    if (rd.softState) this.#onSoft(rd.softState);
+    if (rd.hardState || rd.entries.length > 0 || rd.snapshot) {
+      const end = rd.mustSync ? metrics.fsyncSeconds.startTimer() : undefined;
+      const req: Parameters<LogStore["save"]>[0] = {
+        entries: rd.entries,
+        snapshotRestore: rd.snapshotRestore,
+        sync: rd.mustSync,
+      };
+      if (rd.hardState) req.hardState = rd.hardState;
+      if (rd.snapshot) req.snapshot = rd.snapshot;
+      await this.#d.log.save(req);
+      end?.();
+    }
+    if (rd.messages.length > 0) this.#d.transport.send(rd.messages);
+    if (rd.snapshot && rd.snapshotRestore) await this.#restore(rd.snapshot.data, rd.snapshot.meta.index);
+    if (rd.committed.length > 0) await this.#apply(rd.committed);
+    for (const rs of rd.readStates) this.#reads.confirmed(rs, (i) => this.#appliedWaiters.wait(i, this.#applied));
+    this.core.advance(rd);
+  }
+
+  async #restore(data: string, index: number): Promise<void> {
+    const end = metrics.snapshotSeconds.startTimer({ kind: "restore" });
+    const parts = unwrapSnapshot(data);
+    await this.kv.restore(parts.kv, index);
+    this.book.restore(parts.book);
+    this.#applied = index;
+    this.proposals.rejectUpTo(index, new NodeError("UNAVAILABLE", "a snapshot replaced this entry; retry"));
+    this.#appliedWaiters.applied(index);
+    end();
+    metrics.snapshots.inc({ kind: "restored" });
+    this.#log.info("restored snapshot from leader", { index, bytes: data.length });
+    for (const f of this.#configListeners) f();
+  }
+
+  async #apply(entries: Entry[]): Promise<void> {
+    let config = false;
+    for (const e of entries) {
+      const rec = decodeMemberRecord(e);
+      if (rec) this.book.apply(rec);
+      if (e.type === "config") config = true;
+    }
+    const end = metrics.applySeconds.startTimer();
+    const results = await this.kv.applyBatch(entries);
+    end();
+    entries.forEach((e, i) => {
+      this.proposals.applied(e.index, e.term, results[i] ?? { op: "none", ok: true });
+    });
+    this.#applied = (entries[entries.length - 1] as Entry).index;
+    this.#appliedWaiters.applied(this.#applied);
+    if (config) {
+      this.#log.info("membership changed", { index: this.#applied, config: this.core.config });
+      for (const f of this.#configListeners) f();
+    }
+  }
+
+  #onSoft(s: SoftState): void {
+    const prev = this.#soft;
+    this.#soft = s;
+    if (s.lead !== "" && (s.lead !== this.#seenLeader.id || s.term !== this.#seenLeader.term)) {
+      if (s.lead !== this.#seenLeader.id) metrics.leaderChanges.inc();
+      this.#seenLeader = { id: s.lead, term: s.term };
+    }
+    this.#log.info("raft state changed", {
+      state: s.state,
+      term: s.term,
+      leader: s.lead,
+      prevState: prev.state,
+      prevTerm: prev.term,
+      prevLeader: prev.lead,
+    });
+    if (prev.state === "leader" && s.state !== "leader") {
+      this.proposals.rejectAll(new NodeError("UNAVAILABLE", "leadership lost before the entry was applied; retry"));
+    }
+    if (prev.lead !== s.lead || prev.term !== s.term) this.#reads.leaderChanged(s.lead, s.term);
+    for (const f of this.#softListeners) f(s);
+  }
+
+  /** Starts a snapshot when enough was applied since the last one; the core compacts at the next cycle. */
+  #maybeSnapshot(): void {
+    const snapIndex = this.core.snapshot?.meta.index ?? 0;
+    if (this.#snapshotting || this.#applied - snapIndex < this.#d.snapshotThreshold) return;
+    this.#snapshotting = true;
+    const index = this.#applied;
+    // No apply is in flight here, so the KV snapshot and this copy of the book are at the same index.
+    const book = this.book.toJSON();
+    const end = metrics.snapshotSeconds.startTimer({ kind: "create" });
+    this.kv.snapshot().then(
+      (s) => {
+        if (s.index !== index) {
+          this.#snapshotting = false;
+          return;
+        }
+        const data = wrapSnapshot({ book, kv: s.data });
+        this.#inputs.push(() => {
+          this.#snapshotting = false;
+          try {
+            this.core.compact(index, data);
+            end();
+            metrics.snapshots.inc({ kind: "created" });
+            this.#log.info("created snapshot", { index, bytes: data.length });
+          } catch (e) {
+            this.#log.warn("snapshot not used", { index, err: e });
+          }
+        });
+        this.#schedule();
+      },
+      (e) => {
+        this.#snapshotting = false;
+        this.#log.error("snapshot failed", { index, err: e });
+      },
+    );
+  }
+
+  #updateGauges(): void {
+    const c = this.core;
+    metrics.isLeader.set(c.state === "leader" ? 1 : 0);
+    metrics.hasLeader.set(c.lead ? 1 : 0);
+    metrics.term.set(c.term);
+    metrics.commitIndex.set(c.log.committed);
+    metrics.appliedIndex.set(this.#applied);
+    metrics.lastLogIndex.set(c.log.lastIndex());
+    metrics.members.set({ role: "voter" }, Object.keys(c.config.voters).length);
+    metrics.members.set({ role: "learner" }, Object.keys(c.config.learners).length);
+  }
+}

@@ -1,0 +1,48 @@
+/**
+ * Brings a restarted node's state machine and address book level with its
+ * Raft state, without replaying the log from the beginning: the KV store
+ * persists its applied index, so only a store that lost a snapshot restore
+ * is rebuilt from the stored snapshot, and the book is the snapshot's book
+ * plus the member entries between the snapshot and the applied index.
+ */
+
+import type { KvStore } from "../kv/kv-store.ts";
+import type { Logger } from "../log.ts";
+import { decodeMemberRecord, type MembershipBook } from "../membership-book.ts";
+import type { PersistedState } from "../raft/types.ts";
+import { unwrapSnapshot } from "./snapshot-envelope.ts";
+
+/** Restores what is needed and returns the state to build the core from (with `applied`). */
+export async function recoverState(
+  state: PersistedState,
+  kv: KvStore,
+  book: MembershipBook,
+  logger: Logger,
+): Promise<PersistedState> {
+  const snap = state.snapshot;
+  if (snap) {
+    const parts = unwrapSnapshot(snap.data);
+    book.restore(parts.book);
+    if (kv.applied < snap.meta.index) {
+      logger.info("restoring the state machine from the stored snapshot", {
+        index: snap.meta.index,
+        applied: kv.applied,
+      });
+      await kv.restore(parts.kv, snap.meta.index);
+    }
+  }
+  const applied = Math.min(kv.applied, state.hardState.commit);
+  for (const e of state.entries) {
+    if (e.index > applied) break;
+    const rec = decodeMemberRecord(e);
+    if (rec) book.apply(rec);
+  }
+  logger.info("resuming from stored state", {
+    term: state.hardState.term,
+    commit: state.hardState.commit,
+    applied,
+    snapshotIndex: snap?.meta.index ?? 0,
+    lastIndex: state.entries.at(-1)?.index ?? snap?.meta.index ?? 0,
+  });
+  return { ...state, applied };
+}

@@ -1,0 +1,121 @@
+/**
+ * The wire protocol of Raft over HTTP: endpoints, headers, and which
+ * endpoint ("lane") each message kind travels on. Each lane has its own
+ * queue per peer, so a vote is never stuck behind a large snapshot chunk.
+ */
+
+import type { Message, MessageType } from "../raft/types.ts";
+
+/** A lane: one endpoint, one queue per peer. */
+export type Lane = "append" | "vote" | "snapshot" | "timeout-now";
+
+/** Path prefix of every Raft endpoint. */
+export const RAFT_PREFIX = "/raft/v1";
+
+/** Headers every Raft request carries. */
+export const HEADERS = {
+  /** `Bearer <secret>` when a cluster secret is configured. */
+  auth: "authorization",
+  cluster: "x-raftkv-cluster",
+  /** The sender's node id. */
+  from: "x-raftkv-from",
+  /** The sender's advertised Raft address and client URL, so receivers can answer before the book knows them. */
+  fromAddr: "x-raftkv-from-addr",
+  fromHttp: "x-raftkv-from-http",
+} as const;
+
+const LANE_OF: Record<MessageType, Lane> = {
+  app: "append",
+  appResp: "append",
+  heartbeat: "append",
+  heartbeatResp: "append",
+  readIndex: "append",
+  readIndexResp: "append",
+  preVote: "vote",
+  preVoteResp: "vote",
+  vote: "vote",
+  voteResp: "vote",
+  snap: "snapshot",
+  snapResp: "snapshot",
+  timeoutNow: "timeout-now",
+};
+
+/** Every lane, in a stable order. */
+export const LANES: readonly Lane[] = ["append", "vote", "snapshot", "timeout-now"];
+
+/** The lane a message kind travels on. */
+export function laneOf(type: MessageType): Lane {
+  return LANE_OF[type];
+}
+
+/** The request path of a lane. */
+export function lanePath(lane: Lane): string {
+  return `${RAFT_PREFIX}/${lane}`;
+}
+
+const isObj = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+const isNum = (v: unknown) => v === undefined || (typeof v === "number" && Number.isSafeInteger(v) && v >= 0);
+const isTick = (v: unknown) => v === undefined || (typeof v === "number" && Number.isFinite(v));
+
+/**
+ * Checks one decoded message for `lane`, addressed to `self`; returns what is
+ * wrong or undefined. Shallow: the core tolerates any well-typed message.
+ */
+export function messageProblem(v: unknown, lane: Lane, self: string): string | undefined {
+  if (!isObj(v)) return "message is not an object";
+  const type = v.type;
+  if (typeof type !== "string" || !Object.hasOwn(LANE_OF, type)) return `unknown message type ${String(type)}`;
+  if (LANE_OF[type as MessageType] !== lane) return `message type ${type} does not belong on ${lane}`;
+  if (typeof v.from !== "string" || v.from === "") return "message has no sender";
+  if (v.to !== self) return `message is addressed to ${String(v.to)}, not ${self}`;
+  if (typeof v.fromInc !== "string") return "message has no sender incarnation";
+  if (!isNum(v.term) || v.term === undefined) return "message has no term";
+  for (const k of ["index", "logTerm", "commit", "rejectHint", "hintTerm", "offset"] as const) {
+    if (!isNum(v[k])) return `message field ${k} is not a non-negative integer`;
+  }
+  if (!isTick(v.tick)) return "message field tick is not a number";
+  if (v.entries !== undefined) {
+    if (!Array.isArray(v.entries)) return "message entries is not an array";
+    for (const e of v.entries) {
+      if (!isObj(e) || !isNum(e.index) || !isNum(e.term) || typeof e.data !== "string") return "malformed entry";
+      if (e.type !== "normal" && e.type !== "config" && e.type !== "noop") return "entry of unknown type";
+    }
+  }
+  if (v.snapshot !== undefined) {
+    const s = v.snapshot;
+    if (!isObj(s) || !isNum(s.index) || !isNum(s.term) || !isObj(s.config)) return "malformed snapshot meta";
+    if (!isObj(s.config.voters) || !isObj(s.config.learners)) return "malformed snapshot membership";
+  }
+  if (v.chunk !== undefined && typeof v.chunk !== "string") return "snapshot chunk is not a string";
+  if (v.context !== undefined && typeof v.context !== "string") return "context is not a string";
+  return undefined;
+}
+
+/** A join (or address announcement) request sent to a member's Raft port. */
+export interface JoinRequest {
+  id: string;
+  incarnation: string;
+  raftAddr: string;
+  httpUrl: string;
+  /** Ask to become a voter once caught up. */
+  voter: boolean;
+  /** `join`: add me as a learner if I am not a member; `announce`: only update my addresses. */
+  mode: "join" | "announce";
+}
+
+/** What /raft/v1/info answers. */
+export interface InfoResponse {
+  id: string;
+  clusterId: string;
+  incarnation: string;
+  /** True when this node holds Raft state (it belongs to an existing cluster, or did). */
+  initialized: boolean;
+  state: string;
+  term: number;
+  leader: { id: string; raftAddr: string | undefined } | null;
+  voters: Record<string, string>;
+  learners: Record<string, string>;
+}
+
+/** Re-exported for transport users. */
+export type { Message };

@@ -1,0 +1,171 @@
+/**
+ * The Raft port (RAFT_ADDR:RAFT_PORT): an express app that receives batches
+ * of Raft messages on one endpoint per lane, plus /join and /info. Every
+ * request is authenticated before its body is even read; a refused request
+ * changes no state.
+ */
+
+import type { Server } from "node:http";
+import express, { type NextFunction, type Request, type Response } from "express";
+import type { Logger } from "../log.ts";
+import { metrics } from "../metrics.ts";
+import type { Message } from "../raft/types.ts";
+import { checkAuth } from "./auth.ts";
+import {
+  HEADERS,
+  type InfoResponse,
+  type JoinRequest,
+  LANES,
+  type Lane,
+  lanePath,
+  messageProblem,
+  RAFT_PREFIX,
+} from "./protocol.ts";
+
+/** Who sent a request, as its headers say. */
+export interface Sender {
+  id: string;
+  raftAddr: string | undefined;
+  httpUrl: string | undefined;
+}
+
+/** What the Raft port serves; the node implements it. */
+export interface RaftHandler {
+  /** Queues messages for the core; false when the node cannot take them now (503). */
+  deliver(msgs: Message[], from: Sender): boolean;
+  /** Handles a join or announce request. */
+  join(req: JoinRequest): Promise<{ status: number; body: unknown }>;
+  /** What this node knows of the cluster. */
+  info(): InfoResponse;
+}
+
+/** Settings of the Raft port. */
+export interface RaftServerOptions {
+  selfId: string;
+  secret: string | undefined;
+  clusterId: string;
+  /** Largest request body in bytes. */
+  maxBodyBytes: number;
+  logger: Logger;
+  /** The handler, looked up per request (the node may not exist yet while the process starts). */
+  handler: () => RaftHandler | undefined;
+}
+
+const isObj = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+
+/** Validates a join request body. */
+function joinProblem(v: unknown): string | undefined {
+  if (!isObj(v)) return "body must be an object";
+  for (const k of ["id", "incarnation", "raftAddr", "httpUrl"] as const) {
+    if (typeof v[k] !== "string" || v[k] === "") return `${k} must be a non-empty string`;
+  }
+  if (v.mode !== "join" && v.mode !== "announce") return "mode must be join or announce";
+  return undefined;
+}
+
+/** Builds the express app of the Raft port. */
+export function createRaftApp(o: RaftServerOptions): express.Express {
+  const app = express();
+  app.disable("x-powered-by");
+  app.set("etag", false);
+  const fail = (res: Response, status: number, code: string, error: string) => res.status(status).json({ code, error });
+
+  // Authentication comes before body parsing: strangers cannot make us read megabytes.
+  app.use(RAFT_PREFIX, (req: Request, res: Response, next: NextFunction) => {
+    const verdict = checkAuth(req.headers, o.secret, o.clusterId);
+    if (!verdict.ok) {
+      metrics.raftRejected.inc({ reason: verdict.code.toLowerCase() });
+      o.logger.debug("raft request refused", {
+        reason: verdict.reason,
+        path: req.path,
+        remote: req.socket.remoteAddress,
+      });
+      // Close the connection: an unauthenticated body is never read.
+      res.setHeader("connection", "close");
+      fail(res, verdict.status, verdict.code, verdict.reason);
+      return;
+    }
+    next();
+  });
+  app.use(RAFT_PREFIX, express.json({ limit: o.maxBodyBytes, strict: true }));
+
+  const sender = (req: Request): Sender => ({
+    id: String(req.headers[HEADERS.from] ?? ""),
+    raftAddr: header(req, HEADERS.fromAddr),
+    httpUrl: header(req, HEADERS.fromHttp),
+  });
+
+  for (const lane of LANES) {
+    app.post(lanePath(lane), (req: Request, res: Response) => {
+      const msgs = req.body as unknown;
+      if (!Array.isArray(msgs)) return void fail(res, 400, "BAD_BODY", "body must be a JSON array of messages");
+      const from = sender(req);
+      for (const m of msgs) {
+        const p = messageProblem(m, lane as Lane, o.selfId);
+        if (p) return void fail(res, 400, "BAD_BODY", p);
+        if (from.id !== "" && (m as Message).from !== from.id) {
+          return void fail(res, 400, "BAD_BODY", `message from ${(m as Message).from} in a request from ${from.id}`);
+        }
+      }
+      const h = o.handler();
+      if (!h?.deliver(msgs as Message[], from)) return void fail(res, 503, "NOT_READY", "node is not running yet");
+      res.status(204).end();
+    });
+  }
+
+  app.post(`${RAFT_PREFIX}/join`, async (req: Request, res: Response) => {
+    const p = joinProblem(req.body);
+    if (p) return void fail(res, 400, "BAD_BODY", p);
+    const h = o.handler();
+    if (!h) return void fail(res, 503, "NOT_READY", "node is not running yet");
+    const b = req.body as Record<string, unknown>;
+    const jr: JoinRequest = {
+      id: b.id as string,
+      incarnation: b.incarnation as string,
+      raftAddr: b.raftAddr as string,
+      httpUrl: b.httpUrl as string,
+      voter: b.voter !== false,
+      mode: b.mode as JoinRequest["mode"],
+    };
+    try {
+      const r = await h.join(jr);
+      res.status(r.status).json(r.body);
+    } catch (e) {
+      o.logger.warn("join request failed", { err: e, joiner: jr.id });
+      fail(res, 500, "INTERNAL", (e as Error).message);
+    }
+  });
+
+  app.get(`${RAFT_PREFIX}/info`, (_req: Request, res: Response) => {
+    const h = o.handler();
+    if (!h) return void fail(res, 503, "NOT_READY", "node is not running yet");
+    res.json(h.info());
+  });
+
+  app.use((_req: Request, res: Response) => void fail(res, 404, "NOT_FOUND", "no such route"));
+  // Express's error signature: body parser failures (413, 400) end up here.
+  app.use((err: Error & { status?: number; type?: string }, _req: Request, res: Response, _next: NextFunction) => {
+    const status = err.status ?? 500;
+    const code = status === 413 ? "BODY_TOO_LARGE" : status === 400 ? "BAD_JSON" : "INTERNAL";
+    if (status >= 500) o.logger.error("raft endpoint failed", { err });
+    fail(res, status, code, err.message);
+  });
+  return app;
+}
+
+function header(req: Request, name: string): string | undefined {
+  const v = req.headers[name];
+  return typeof v === "string" && v !== "" ? v : undefined;
+}
+
+/** Starts the Raft port; resolves once it listens. */
+export function listenRaft(app: express.Express, host: string, port: number): Promise<Server> {
+  return new Promise((resolve, reject) => {
+    const server = app.listen(port, host);
+    // Peers keep connections open between heartbeats; outlive their idle sockets.
+    server.keepAliveTimeout = 65_000;
+    server.headersTimeout = 66_000;
+    server.once("listening", () => resolve(server));
+    server.once("error", reject);
+  });
+}

@@ -1,0 +1,195 @@
+/**
+ * Sends Raft messages to peers over HTTP: one PeerLane per (peer, lane), all
+ * on one keep-alive client, with the cluster secret and id on every request.
+ * Also the client side of /raft/v1/join and /raft/v1/info.
+ */
+
+import type { Logger } from "../log.ts";
+import { metrics } from "../metrics.ts";
+import type { Message, NodeId } from "../raft/types.ts";
+import { authHeaders } from "./auth.ts";
+import { HttpClient, type HttpReply } from "./http-client.ts";
+import { PeerLane } from "./peer-lane.ts";
+import {
+  HEADERS,
+  type InfoResponse,
+  type JoinRequest,
+  LANES,
+  type Lane,
+  laneOf,
+  lanePath,
+  RAFT_PREFIX,
+} from "./protocol.ts";
+
+/** Who this node is on the wire. */
+export interface TransportIdentity {
+  id: NodeId;
+  raftAddr: string;
+  httpUrl: string;
+}
+
+/** Settings of a transport. */
+export interface TransportOptions {
+  self: TransportIdentity;
+  secret: string | undefined;
+  clusterId: string;
+  /** The Raft address (`host:port`) of a peer, or undefined when unknown. */
+  resolve: (id: NodeId) => string | undefined;
+  logger: Logger;
+  /** Requests in flight per peer on the append lane (others use 1). */
+  maxInflight?: number;
+  /** Messages queued per peer and lane before the oldest are dropped. */
+  maxQueue?: number;
+  /** Bytes per request (one message may exceed it). */
+  maxBatchBytes?: number;
+}
+
+const TIMEOUT_MS: Record<Lane, number> = { append: 5000, vote: 2000, snapshot: 30_000, "timeout-now": 2000 };
+
+/** The sending half of Raft over HTTP. */
+export class RaftTransport {
+  readonly #o: TransportOptions;
+  readonly #client = new HttpClient();
+  readonly #lanes = new Map<string, PeerLane>();
+  readonly #headers: Record<string, string>;
+  /** Last time a failure to each peer was logged (failures are logged at most every 10 s per peer). */
+  readonly #lastWarn = new Map<string, number>();
+
+  /** A transport that has sent nothing yet. */
+  constructor(o: TransportOptions) {
+    this.#o = o;
+    this.#headers = {
+      ...authHeaders(o.secret, o.clusterId),
+      [HEADERS.from]: o.self.id,
+      [HEADERS.fromAddr]: o.self.raftAddr,
+      [HEADERS.fromHttp]: o.self.httpUrl,
+    };
+  }
+
+  /** Queues messages for their peers; never blocks and never throws. */
+  send(msgs: readonly Message[]): void {
+    const groups = new Map<string, Message[]>();
+    for (const m of msgs) {
+      const key = `${m.to}\u0000${laneOf(m.type)}`;
+      const g = groups.get(key);
+      if (g) g.push(m);
+      else groups.set(key, [m]);
+    }
+    for (const [key, g] of groups) {
+      const [to, lane] = key.split("\u0000") as [string, Lane];
+      this.#lane(to, lane).push(g);
+    }
+  }
+
+  #lane(to: NodeId, lane: Lane): PeerLane {
+    const key = `${to}\u0000${lane}`;
+    let l = this.#lanes.get(key);
+    if (l) return l;
+    const o = this.#o;
+    const path = lanePath(lane);
+    const timer = metrics.rpcSeconds.labels({ peer: to, endpoint: lane });
+    l = new PeerLane(
+      {
+        maxInflight: lane === "append" ? (o.maxInflight ?? 2) : 1,
+        maxQueue: o.maxQueue ?? 4096,
+        maxBatchBytes: o.maxBatchBytes ?? 4 << 20,
+        maxBatchMessages: 512,
+      },
+      async (body) => {
+        const addr = o.resolve(to);
+        if (addr === undefined) throw new Error(`no address known for ${to}`);
+        const end = timer.startTimer();
+        const r = await this.#client.send(addr, {
+          method: "POST",
+          path,
+          headers: this.#headers,
+          body,
+          timeoutMs: TIMEOUT_MS[lane],
+        });
+        end();
+        return r.status;
+      },
+      {
+        dropped: (n) => metrics.messagesDropped.inc({ peer: to }, n),
+        failed: (err, status) => {
+          metrics.rpcFailures.inc({ peer: to, endpoint: lane });
+          this.#warn(to, lane, err, status);
+        },
+        succeeded: () => this.#lastWarn.delete(to),
+      },
+    );
+    this.#lanes.set(key, l);
+    return l;
+  }
+
+  #warn(to: NodeId, lane: Lane, err: unknown, status: number | undefined): void {
+    const now = Date.now();
+    const last = this.#lastWarn.get(to);
+    const fields = { peer: to, lane, addr: this.#o.resolve(to), status, err };
+    if (status === 401 || status === 403) {
+      // Credentials refused is a configuration error, worth a warning every time the window opens.
+      if (last === undefined || now - last > 10_000)
+        this.#o.logger.warn("peer refused our cluster credentials", fields);
+    } else if (last === undefined || now - last > 10_000) {
+      this.#o.logger.info("cannot reach peer", fields);
+    } else return;
+    this.#lastWarn.set(to, now);
+  }
+
+  /** Asks the node at `addr` (`host:port`) to add us, or to record our addresses. */
+  async join(addr: string, req: JoinRequest): Promise<{ status: number; body: unknown }> {
+    const r = await this.#client.send(addr, {
+      method: "POST",
+      path: `${RAFT_PREFIX}/join`,
+      headers: this.#headers,
+      body: JSON.stringify(req),
+      timeoutMs: 15_000,
+    });
+    return { status: r.status, body: parseBody(r) };
+  }
+
+  /** Asks the node at `addr` what it knows about the cluster. */
+  async info(addr: string, timeoutMs = 2000): Promise<{ status: number; body: InfoResponse | undefined }> {
+    const r = await this.#client.send(addr, {
+      method: "GET",
+      path: `${RAFT_PREFIX}/info`,
+      headers: this.#headers,
+      timeoutMs,
+    });
+    return { status: r.status, body: r.status === 200 ? (parseBody(r) as InfoResponse) : undefined };
+  }
+
+  /** Waits up to `ms` for queued messages to leave (used on shutdown). */
+  async drain(ms: number): Promise<void> {
+    await Promise.all([...this.#lanes.values()].map((l) => l.drain(ms)));
+  }
+
+  /** Stops every lane and closes connections. */
+  close(): void {
+    for (const l of this.#lanes.values()) l.close();
+    this.#client.close();
+  }
+
+  /** Per-peer queue depths, for /status and tests. */
+  queues(): Record<string, Partial<Record<Lane, { queued: number; inflight: number }>>> {
+    const out: Record<string, Partial<Record<Lane, { queued: number; inflight: number }>>> = {};
+    for (const [key, l] of this.#lanes) {
+      const [to, lane] = key.split("\u0000") as [string, Lane];
+      const peer = out[to] ?? {};
+      peer[lane] = { queued: l.queued, inflight: l.inflight };
+      out[to] = peer;
+    }
+    return out;
+  }
+}
+
+function parseBody(r: HttpReply): unknown {
+  try {
+    return JSON.parse(r.body);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Every lane name, re-exported for servers. */
+export { LANES };
