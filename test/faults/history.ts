@@ -132,7 +132,7 @@ export function showValue(value: Json | undefined, max = 60): string {
   return s.length > max ? `${s.slice(0, max - 1)}…` : s;
 }
 
-/** One-line description of an operation, e.g. `#12 c3 get("k") -> "a" [40..50]`. */
+/** One-line description of an operation, e.g. `#12 client 3: get("k") -> "a"  [40 .. 50]`. */
 export function describeOp(op: NormalizedOp): string {
   const k = JSON.stringify(op.key);
   let call: string;

@@ -213,7 +213,7 @@ test("witness lists pending operations and all possible values", () => {
     w.reason,
     /get returned 3 but the only possible values at that point were null \(absent\), . \(never read\) or . \(never read\)/,
   );
-  assert.match(w.reason, /3 was written by #0/);
+  assert.match(w.reason, /3 was written only by #0 \[0 \.\. 1\]/);
   assert.equal(w.concurrentTotal + w.prefixLength, 4);
   assert.match(formatWitness(w), /Longest linearizable prefix: \d operation\(s\)/);
 });

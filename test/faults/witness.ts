@@ -61,6 +61,9 @@ export function makeWitness(w: WitnessParts): Witness {
   // Show from a little before the first known op still running when failedOp was called.
   let from = prefix.findIndex((o) => o.status === "ok" && o.ret >= failedOp.call);
   from = Math.max(0, (from < 0 ? prefix.length : from) - 3, prefix.length - MAX_TAIL);
+  // ...and from the write that set the value the prefix ends with, if not too far back.
+  const lastWrite = prefix.findLastIndex((o) => o.kind !== "get" && !(o.status === "ok" && o.output === false));
+  if (lastWrite >= 0 && lastWrite < from) from = Math.max(lastWrite, prefix.length - MAX_TAIL);
   // Replay with real values: the checker's state may stand for any never-read value.
   let after: Json = null;
   for (const o of prefix) {
@@ -72,7 +75,7 @@ export function makeWitness(w: WitnessParts): Witness {
     )
       after = o.value;
   }
-  let reason = explain(failedOp, w.readable, w.unread, w.all, w.pending.length);
+  let reason = explain(failedOp, w.readable, w.unread, w.all, w.pending);
   // The refuting search may let an unknown-outcome op act twice; that only adds orders, but say so.
   if (new Set(prefix).size < prefix.length)
     reason +=
@@ -96,30 +99,27 @@ export function makeWitness(w: WitnessParts): Witness {
  * No order can fix that, so the witness needs no prefix.
  */
 export function findImpossibleRead(key: string, all: NormalizedOp[]): Witness | null {
-  const firstWrite = new Map<string, number>(); // value -> earliest call of a write that may have happened
+  const firstWrite = new Map<string, NormalizedOp>(); // value -> earliest-called write that may have happened
   for (const o of all) {
     const mayWrite = o.kind === "set" || (o.kind === "cas" && (o.status === "unknown" || o.output === true));
     if (!mayWrite || o.status === "fail") continue;
     const c = canonicalJson(o.value);
-    firstWrite.set(c, Math.min(firstWrite.get(c) ?? Infinity, o.call));
+    if (o.call < (firstWrite.get(c)?.call ?? Infinity)) firstWrite.set(c, o);
   }
   let bad: NormalizedOp | null = null;
   for (const o of all) {
     if (o.status !== "ok" || !(o.kind === "get" || (o.kind === "cas" && o.output === true))) continue;
     const c = canonicalJson(o.kind === "get" ? o.output : o.expect);
     // null (absent) holds initially; equal times count as concurrent.
-    if (c !== "null" && (firstWrite.get(c) ?? Infinity) > o.ret && (!bad || o.ret < bad.ret)) bad = o;
+    if (c !== "null" && (firstWrite.get(c)?.call ?? Infinity) > o.ret && (!bad || o.ret < bad.ret)) bad = o;
   }
   if (!bad) return null;
   const r = bad;
   const value = r.kind === "get" ? r.output : r.expect;
   const what = r.kind === "get" ? `get returned ${showState(value)}` : `cas expecting ${showState(value)} succeeded`;
-  const later = all.filter(
-    (o) =>
-      o.status !== "fail" && firstWrite.has(canonicalJson(value)) && o.call === firstWrite.get(canonicalJson(value)),
-  );
-  const source = later[0]
-    ? `it was first written by #${later[0].id}, called at ${later[0].call}, after that`
+  const later = firstWrite.get(canonicalJson(value));
+  const source = later
+    ? `it was first written by #${later.id}, called at ${later.call}, after that`
     : provenance(value, all);
   const pending = all.filter((o) => o !== r && o.status !== "fail" && o.call <= r.ret && o.ret >= r.call);
   return {
@@ -153,14 +153,26 @@ export function formatWitness(w: Witness): string {
 }
 
 /** The sentence saying why `op` fits no order, given the values possible when it had to take effect. */
-function explain(op: NormalizedOp, readable: Json[], unread: Json[], all: NormalizedOp[], nPending: number): string {
+function explain(
+  op: NormalizedOp,
+  readable: Json[],
+  unread: Json[],
+  all: NormalizedOp[],
+  pending: NormalizedOp[],
+): string {
   const shown = [...readable.map(showState), ...unread.map((v) => `${showState(v)} (never read)`)];
   if (shown.length > 8) shown.splice(7, shown.length - 7, `${shown.length - 7} more`);
   const values =
     shown.length === 1
       ? `the only possible value at that point was ${shown[0]}`
       : `the only possible values at that point were ${shown.slice(0, -1).join(", ")} or ${shown[shown.length - 1]}`;
-  const orders = nPending > 0 ? `, whatever the order of the ${nPending} other pending operation(s)` : "";
+  const nTimedOut = pending.filter((o) => o.status === "unknown").length;
+  const nConcurrent = pending.length - nTimedOut;
+  const orders =
+    (nConcurrent > 0 ? `, whatever the order of the ${nConcurrent} concurrent operation(s)` : "") +
+    (nTimedOut > 0
+      ? `${nConcurrent > 0 ? " and" : ","} whether or not any of the ${nTimedOut} timed-out operation(s) took effect`
+      : "");
   if (op.kind === "get")
     return `get returned ${showState(op.output)} but ${values}${orders}; ${provenance(op.output, all)}.`;
   if (op.output === true) {
@@ -185,6 +197,9 @@ function provenance(value: Json, all: NormalizedOp[]): string {
       .join(", ") + (ops.length > 3 ? ", …" : "");
   if (c === "null")
     return `the key was absent initially${writers.length > 0 ? ` and deleted by ${ids(writers)}` : " and never deleted"}`;
+  const last = writers[writers.length - 1];
+  if (writers.length === 1 && last)
+    return `${showState(value)} was written only by #${last.id} [${last.call} .. ${last.ret}]`;
   if (writers.length > 0) return `${showState(value)} was written by ${ids(writers)}`;
   if (failed.length > 0)
     return `${showState(value)} was only written by operation(s) that definitely failed (${ids(failed)})`;

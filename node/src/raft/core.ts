@@ -106,6 +106,8 @@ export class RaftCore {
   /** Acknowledgements of messages sent before this tick do not count toward the lease. */
   leaseStart = 0;
   leadTransferee: NodeId = "";
+  /** A TimeoutNow went out in this term: a forced election may follow at any time, so no more lease reads. */
+  timeoutNowSent = false;
   readonly reads = new ReadIndexQueue();
   readStates: ReadState[] = [];
   msgs: Message[] = [];
@@ -169,10 +171,14 @@ export class RaftCore {
     if (m.to !== this.id) return;
     if (m.term > this.term) {
       if (m.type === "vote" || m.type === "preVote") {
+        // With lease reads, a node that just started may have acknowledged a
+        // leader's lease right before it crashed, and it cannot remember: it
+        // stays loyal for one election timeout after start. (leaseRead must be
+        // set alike on every member.)
         const inLease =
           this.opts.checkQuorum &&
-          this.lead !== "" &&
-          (this.state === "leader" || this.electionElapsed < this.opts.electionTicks);
+          ((this.lead !== "" && (this.state === "leader" || this.electionElapsed < this.opts.electionTicks)) ||
+            (this.opts.leaseRead && this.now < this.opts.electionTicks));
         // Thesis §4.2.3: a server that heard from a leader recently ignores
         // votes, so a removed or partitioned node cannot disrupt the cluster.
         if (inLease && !m.force) return;
@@ -501,6 +507,7 @@ export class RaftCore {
 
   /** Sends TimeoutNow: the target campaigns at once, bypassing leases. */
   sendTimeoutNow(to: NodeId): void {
+    this.timeoutNowSent = true;
     this.send({ type: "timeoutNow", to });
   }
 
@@ -509,20 +516,23 @@ export class RaftCore {
     const index = this.log.committed;
     const single = voterIds(this.config).length === 1 && this.promotable();
     // With a lease, check-quorum guarantees a quorum heard from us within the election timeout.
-    const lease = this.opts.leaseRead && !this.leadTransferee && this.quorumAck() >= this.leaseStart;
+    const lease =
+      this.opts.leaseRead && !this.leadTransferee && !this.timeoutNowSent && this.quorumAck() >= this.leaseStart;
     if (single || lease) this.releaseRead(context, index, from);
-    else if (this.reads.add(context, index, from, this.id)) bcastHeartbeat(this, context);
+    else if (this.reads.add(context, index, from, this.id, this.now)) bcastHeartbeat(this, context);
   }
 
-  /** Releases reads confirmed by heartbeat acknowledgements. */
-  ackRead(context: string, from: NodeId): void {
+  /** Releases reads confirmed by heartbeat acknowledgements (`tick`: the leader tick the ack echoes). */
+  ackRead(context: string, from: NodeId, tick: number | undefined): void {
     const voters = this.config.voters;
     const confirmed = (acks: Set<NodeId>) => {
       let n = 0;
       for (const a of acks) if (voters[a] !== undefined) n++;
       return n >= Math.floor(Object.keys(voters).length / 2) + 1;
     };
-    for (const p of this.reads.ack(context, from, confirmed)) this.releaseRead(p.context, p.index, p.from);
+    for (const p of this.reads.ack(context, from, tick ?? Number.NEGATIVE_INFINITY, confirmed)) {
+      this.releaseRead(p.context, p.index, p.from);
+    }
   }
 
   /** Hands a confirmed read to the application here, or back to the follower that asked. */
@@ -674,6 +684,7 @@ export class RaftCore {
   private resetRole(): void {
     this.resetTimers();
     this.leadTransferee = "";
+    this.timeoutNowSent = false;
     this.votes.clear();
     this.reads.reset();
     if (this.state !== "leader") this.prs.clear();

@@ -47,7 +47,13 @@ export function campaign(r: RaftCore, kind: CampaignKind): void {
  */
 export function handleVoteRequest(r: RaftCore, m: Message): void {
   const isPre = m.type === "preVote";
-  const canVote = r.vote === m.from || (r.vote === "" && r.lead === "") || (isPre && m.term > r.term);
+  // Thesis §9.6: no pre-vote while a valid leader was heard from within an election timeout
+  // (with check-quorum, step() already ignored such requests; this covers pre-vote alone).
+  const heardLeader = r.lead !== "" && r.lead !== r.id && r.electionElapsed < r.opts.electionTicks;
+  const canVote =
+    r.vote === m.from ||
+    (r.vote === "" && r.lead === "") ||
+    (isPre && m.term > r.term && (!heardLeader || m.force === true));
   const upToDate = r.opts.bugs.voteWithoutLogCheck === true || r.log.isUpToDate(m.index ?? 0, m.logTerm ?? 0);
   const respType = isPre ? "preVoteResp" : "voteResp";
   if (canVote && upToDate) {

@@ -7,6 +7,8 @@ interface PendingRead {
   /** Who asked: this node, or a follower that forwarded the read. */
   from: NodeId;
   acks: Set<NodeId>;
+  /** Leader tick when the read arrived: only heartbeats sent at or after it can confirm it. */
+  tick: number;
 }
 
 /**
@@ -17,21 +19,24 @@ interface PendingRead {
 export class ReadIndexQueue {
   private queue: PendingRead[] = [];
 
-  /** Queues a read at commit index `index`; returns false for a duplicate context. */
-  add(context: string, index: number, from: NodeId, self: NodeId): boolean {
+  /** Queues a read at commit index `index`, arriving at leader tick `tick`; returns false for a duplicate context. */
+  add(context: string, index: number, from: NodeId, self: NodeId, tick: number): boolean {
     if (this.queue.some((p) => p.context === context)) return false;
-    this.queue.push({ context, index, from, acks: new Set([self]) });
+    this.queue.push({ context, index, from, acks: new Set([self]), tick });
     return true;
   }
 
   /**
-   * Records a heartbeat acknowledgement carrying `context`; when `confirmed`
-   * says its acks form a quorum, returns that read and all queued before it.
+   * Records a heartbeat acknowledgement carrying `context` and echoing leader
+   * tick `tick`; when `confirmed` says its acks form a quorum, returns that
+   * read and all queued before it. An ack of a heartbeat sent before the read
+   * arrived (a reused context) proves nothing and is ignored.
    */
-  ack(context: string, from: NodeId, confirmed: (acks: Set<NodeId>) => boolean): PendingRead[] {
+  ack(context: string, from: NodeId, tick: number, confirmed: (acks: Set<NodeId>) => boolean): PendingRead[] {
     const k = this.queue.findIndex((p) => p.context === context);
     if (k < 0) return [];
     const p = this.queue[k] as PendingRead;
+    if (tick < p.tick) return [];
     p.acks.add(from);
     if (!confirmed(p.acks)) return [];
     return this.queue.splice(0, k + 1);

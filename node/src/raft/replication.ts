@@ -127,7 +127,7 @@ export function handleHeartbeatResponse(r: RaftCore, m: Message): void {
     if (pr.snapOffset === pr.snapOffsetAtHeartbeat) sendSnapChunk(r, m.from, pr);
     pr.snapOffsetAtHeartbeat = pr.snapOffset;
   } else if (pr.match < r.log.lastIndex()) sendAppend(r, m.from);
-  if (m.context !== undefined) r.ackRead(m.context, m.from);
+  if (m.context !== undefined) r.ackRead(m.context, m.from, m.tick);
 }
 
 /** A snapshot chunk answer: move to the offset the follower holds and send on. */
