@@ -31,6 +31,8 @@ export type MetricsHook = (route: string, method: string, code: number, forwarde
 export interface ApiOptions {
   /** Largest accepted request body (config MAX_BODY_BYTES). */
   maxBodyBytes: number;
+  /** How long a client may take to send a whole body (default BODY_TIMEOUT_MS, 10 s). */
+  bodyTimeoutMs?: number;
   metrics?: MetricsHook;
   /** How long to wait for the leader when forwarding (default 15 s). */
   forwardTimeoutMs?: number;
@@ -93,7 +95,7 @@ export function createApiApp(node: KvNode, opts: ApiOptions): Express {
     timeoutMs: opts.forwardTimeoutMs ?? 15_000,
     logger,
   };
-  const ctx: Ctx = { node, opts, forward, body: (req) => readRawBody(req, opts.maxBodyBytes) };
+  const ctx: Ctx = { node, opts, forward, body: (req) => readRawBody(req, opts.maxBodyBytes, opts.bodyTimeoutMs) };
   const routes: RouteInfo[] = [];
   app.locals.routes = routes;
 

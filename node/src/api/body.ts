@@ -11,12 +11,17 @@ import { ApiFailure, ClientGone } from "./failure.ts";
 /** Deepest nesting of arrays and objects accepted in a body (the outer object counts as 1). */
 export const MAX_JSON_DEPTH = 64;
 
+/** How long a client may take to send a whole body (ApiOptions.bodyTimeoutMs); slower ones are cut off. */
+export const BODY_TIMEOUT_MS = 10_000;
+
 /**
- * Reads the whole body, refusing more than `limit` bytes with BODY_TOO_LARGE.
+ * Reads the whole body, refusing more than `limit` bytes with BODY_TOO_LARGE,
+ * and a body still incomplete after `timeoutMs` with BAD_BODY (a client
+ * trickling bytes must not hold the request for Node's 5-minute limit).
  * On refusal it stops reading; the error handler then answers with
  * `Connection: close`, so a client still sending is cut off instead of hanging.
  */
-export function readRawBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+export function readRawBody(req: IncomingMessage, limit: number, timeoutMs = BODY_TIMEOUT_MS): Promise<Buffer> {
   const declared = req.headers["content-length"];
   if (declared !== undefined && Number(declared) > limit) {
     req.pause();
@@ -25,7 +30,17 @@ export function readRawBody(req: IncomingMessage, limit: number): Promise<Buffer
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
+    const timer = setTimeout(() => {
+      cleanup();
+      req.pause();
+      reject(
+        new ApiFailure("BAD_BODY", `the body did not arrive within ${timeoutMs} ms`, undefined, {
+          Connection: "close",
+        }),
+      );
+    }, timeoutMs);
     const cleanup = () => {
+      clearTimeout(timer);
       req.off("data", onData);
       req.off("end", onEnd);
       req.off("error", onGone);
@@ -93,7 +108,27 @@ export function parseJson(raw: Buffer): unknown {
   if (depth > MAX_JSON_DEPTH) {
     throw new ApiFailure("BAD_BODY", `the body is nested ${depth} levels deep; the limit is ${MAX_JSON_DEPTH}`);
   }
+  // JSON.parse reads 1e999 as Infinity, which JSON.stringify would store as null.
+  if (hasNonFinite(value)) {
+    throw new ApiFailure("BAD_BODY", "the body has a number too large to represent (it would be stored as null)");
+  }
   return value;
+}
+
+/** True when a parsed JSON value holds Infinity or -Infinity anywhere (iterative: no stack limit). */
+function hasNonFinite(value: unknown): boolean {
+  const stack: unknown[] = [value];
+  while (stack.length > 0) {
+    const v = stack.pop();
+    if (typeof v === "number") {
+      if (!Number.isFinite(v)) return true;
+    } else if (Array.isArray(v)) {
+      for (const x of v) stack.push(x);
+    } else if (typeof v === "object" && v !== null) {
+      for (const x of Object.values(v)) stack.push(x);
+    }
+  }
+  return false;
 }
 
 /** Parses a body that must be a JSON object (BAD_BODY otherwise). */

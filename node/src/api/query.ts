@@ -53,7 +53,8 @@ export function parseQuery(req: Request, allowed: readonly string[]): Query {
   const q = req.originalUrl.indexOf("?");
   const params = new Map<string, string>();
   if (q < 0) return new Query(params);
-  for (const [name, value] of new URLSearchParams(req.originalUrl.slice(q + 1))) {
+  const raw = req.originalUrl.slice(q + 1);
+  for (const [name, value] of new URLSearchParams(raw)) {
     if (!allowed.includes(name)) {
       const known = allowed.length > 0 ? `allowed here: ${allowed.join(", ")}` : "this route takes none";
       throw new ApiFailure("BAD_PARAM", `unknown query parameter ${JSON.stringify(name)} (${known})`);
@@ -61,5 +62,22 @@ export function parseQuery(req: Request, allowed: readonly string[]): Query {
     if (params.has(name)) throw new ApiFailure("BAD_PARAM", `query parameter ${JSON.stringify(name)} is repeated`);
     params.set(name, value);
   }
+  checkEncoding(raw);
   return new Query(params);
+}
+
+/**
+ * URLSearchParams silently turns a bad escape (`%FF`, a lone surrogate as
+ * `%ED%A0%80`) into U+FFFD, so `?after=%FF` would quietly mean another key;
+ * refuse it as the key in the path is refused.
+ */
+function checkEncoding(raw: string): void {
+  for (const part of raw.split("&")) {
+    try {
+      decodeURIComponent(part.replaceAll("+", " "));
+    } catch {
+      const shown = JSON.stringify(part.length > 64 ? `${part.slice(0, 64)}...` : part);
+      throw new ApiFailure("BAD_PARAM", `query parameter ${shown} is not valid percent-encoded UTF-8`);
+    }
+  }
 }

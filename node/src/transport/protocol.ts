@@ -56,10 +56,43 @@ export function lanePath(lane: Lane): string {
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
 const isNum = (v: unknown) => v === undefined || (typeof v === "number" && Number.isSafeInteger(v) && v >= 0);
 const isTick = (v: unknown) => v === undefined || (typeof v === "number" && Number.isFinite(v));
+const isBool = (v: unknown) => v === undefined || typeof v === "boolean";
+
+/**
+ * The start of every snapshot's data (server/snapshot-envelope.ts writes it;
+ * a test keeps the two equal). Checked on the first chunk so a snapshot from
+ * an incompatible peer is refused before the follower persists it.
+ */
+export const SNAPSHOT_MAGIC = "raftkv-snap/1\n";
+
+/** What is wrong with a membership (snapshot or config entry), or undefined. */
+function membershipProblem(v: unknown): string | undefined {
+  if (!isObj(v) || !isObj(v.voters) || !isObj(v.learners)) return "is not {voters, learners}";
+  for (const group of [v.voters, v.learners]) {
+    for (const inc of Object.values(group)) if (typeof inc !== "string" || inc === "") return "has a bad incarnation";
+  }
+  if (Object.keys(v.voters).length === 0) return "has no voter";
+  return undefined;
+}
+
+function configEntryProblem(data: string): string | undefined {
+  let v: unknown;
+  try {
+    v = JSON.parse(data);
+  } catch {
+    return "config entry data is not JSON";
+  }
+  const p = membershipProblem(v);
+  return p ? `config entry membership ${p}` : undefined;
+}
 
 /**
  * Checks one decoded message for `lane`, addressed to `self`; returns what is
- * wrong or undefined. Shallow: the core tolerates any well-typed message.
+ * wrong or undefined. Besides types it refuses what no correct peer sends and
+ * the core would trip over (it throws on a gap in appended entries, and a bad
+ * config entry or snapshot would stop the node): appended entries must follow
+ * `index` one by one with terms that never decrease, start at `logTerm` or
+ * later and never exceed the message's term.
  */
 export function messageProblem(v: unknown, lane: Lane, self: string): string | undefined {
   if (!isObj(v)) return "message is not an object";
@@ -70,23 +103,57 @@ export function messageProblem(v: unknown, lane: Lane, self: string): string | u
   if (v.to !== self) return `message is addressed to ${String(v.to)}, not ${self}`;
   if (typeof v.fromInc !== "string") return "message has no sender incarnation";
   if (!isNum(v.term) || v.term === undefined) return "message has no term";
+  const term = v.term as number;
   for (const k of ["index", "logTerm", "commit", "rejectHint", "hintTerm", "offset"] as const) {
     if (!isNum(v[k])) return `message field ${k} is not a non-negative integer`;
+  }
+  for (const k of ["reject", "force", "done"] as const) {
+    if (!isBool(v[k])) return `message field ${k} is not a boolean`;
   }
   if (!isTick(v.tick)) return "message field tick is not a number";
   if (v.entries !== undefined) {
     if (!Array.isArray(v.entries)) return "message entries is not an array";
-    for (const e of v.entries) {
+    if (type !== "app") return `a ${type} message carries no entries`;
+  }
+  if (type === "app") {
+    if (v.index === undefined || v.logTerm === undefined) return "append without index or logTerm";
+    const logTerm = v.logTerm as number;
+    if (logTerm > term) return `append logTerm ${logTerm} is above the message term ${term}`;
+    let prevTerm = logTerm;
+    const ents = (v.entries ?? []) as unknown[];
+    for (let k = 0; k < ents.length; k++) {
+      const e = ents[k];
       if (!isObj(e) || !isNum(e.index) || !isNum(e.term) || typeof e.data !== "string") return "malformed entry";
       if (e.type !== "normal" && e.type !== "config" && e.type !== "noop") return "entry of unknown type";
+      const want = (v.index as number) + 1 + k;
+      if (e.index !== want) return `entry ${k} has index ${String(e.index)}, expected ${want}`;
+      const t = e.term as number;
+      if (t < 1 || t < prevTerm || t > term) return `entry ${want} has term ${t} (previous ${prevTerm}, message ${term})`;
+      prevTerm = t;
+      if (e.type === "config") {
+        const p = configEntryProblem(e.data);
+        if (p) return `entry ${want}: ${p}`;
+      }
     }
   }
   if (v.snapshot !== undefined) {
     const s = v.snapshot;
     if (!isObj(s) || !isNum(s.index) || !isNum(s.term) || !isObj(s.config)) return "malformed snapshot meta";
     if (!isObj(s.config.voters) || !isObj(s.config.learners)) return "malformed snapshot membership";
+    if (type === "snap") {
+      const p = membershipProblem(s.config);
+      if (p) return `snapshot membership ${p}`;
+      if ((s.term as number) > term) return `snapshot term ${String(s.term)} is above the message term ${term}`;
+    }
   }
   if (v.chunk !== undefined && typeof v.chunk !== "string") return "snapshot chunk is not a string";
+  if (type === "snap") {
+    if (v.snapshot === undefined || typeof v.chunk !== "string") return "snapshot chunk without meta or data";
+    const chunk = v.chunk;
+    if ((v.offset ?? 0) === 0 && !(chunk.startsWith(SNAPSHOT_MAGIC) || SNAPSHOT_MAGIC.startsWith(chunk))) {
+      return "snapshot data does not start with raftkv-snap/1 (incompatible peer?)";
+    }
+  }
   if (v.context !== undefined && typeof v.context !== "string") return "context is not a string";
   return undefined;
 }

@@ -146,7 +146,9 @@ export function createRaftApp(o: RaftServerOptions): express.Express {
   // Express's error signature: body parser failures (413, 400) end up here.
   app.use((err: Error & { status?: number; type?: string }, _req: Request, res: Response, _next: NextFunction) => {
     const status = err.status ?? 500;
-    const code = status === 413 ? "BODY_TOO_LARGE" : status === 400 ? "BAD_JSON" : "INTERNAL";
+    // Other 4xx from the body parser (415: unsupported charset or Content-Encoding) are bad input, not INTERNAL.
+    const code =
+      status === 413 ? "BODY_TOO_LARGE" : status === 400 ? "BAD_JSON" : status < 500 ? "BAD_BODY" : "INTERNAL";
     if (status >= 500) o.logger.error("raft endpoint failed", { err });
     fail(res, status, code, err.message);
   });
