@@ -146,4 +146,18 @@ for (const r of results)
   console.log(`${r.status.padEnd(4)}  ${r.step.padEnd(9)}  ${r.seconds.toFixed(1).padStart(6)}s  ${r.detail}`);
 const failed = results.filter((r) => r.status === "FAIL").map((r) => r.step);
 console.log(failed.length > 0 ? `\nFAILED: ${failed.join(", ")}` : "\nall steps passed");
+// One plain closing line over every tier's tests, plus failed steps (typecheck, lint) as failures.
+let passed = 0;
+let failedTests = 0;
+for (const tier of tiers) {
+  const tap = join(resultsDir, `${tier}.tap`);
+  if (!results.some((r) => r.step === tier && r.status !== "skip") || !existsSync(tap)) continue;
+  const text = readFileSync(tap, "utf8");
+  passed += Number([...text.matchAll(/^# pass (\d+)$/gm)].at(-1)?.[1] ?? 0);
+  failedTests += Number([...text.matchAll(/^# fail (\d+)$/gm)].at(-1)?.[1] ?? 0);
+}
+const failedChecks = results.filter(
+  (r) => r.status === "FAIL" && !(tiers as readonly string[]).includes(r.step),
+).length;
+console.log(`${passed} passed, ${failedTests + failedChecks} failed`);
 process.exit(failed.length > 0 ? 1 : 0);
