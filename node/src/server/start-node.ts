@@ -228,8 +228,9 @@ async function seedDecision(
 ): Promise<"bootstrap" | "join"> {
   if (
     topo.mode === "dns" &&
+    // Every expected pod's name, our own included: peers must be able to reach the seed too.
     !(await waitForNames(
-      others.map((p) => p.raftAddr),
+      topo.peers.map((p) => p.raftAddr),
       logger,
       signal,
     ))
