@@ -253,6 +253,13 @@ export class RaftCore {
       if (pr?.seenInc !== undefined && pr.seenInc !== pr.boundInc) {
         return this.refuse("BAD_CONFIG_CHANGE", `${cc.id} answers under another incarnation; re-add it first`);
       }
+      // A voter that cannot keep up (or does not exist at that address) would
+      // count toward every quorum without helping: promote only a learner that
+      // holds at least 90% of the committed log (etcd's rule).
+      const need = Math.ceil(this.log.committed * 0.9);
+      if (pr && this.config.learners[cc.id] !== undefined && pr.match < need) {
+        return this.refuse("NOT_READY", `learner ${cc.id} is not caught up (holds ${pr.match} of ${this.log.committed})`);
+      }
     }
     const next = applyChange(this.config, cc);
     if (typeof next === "string") {

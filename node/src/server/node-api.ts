@@ -12,6 +12,9 @@ import type { RaftTransport } from "../transport/raft-transport.ts";
 import type { RaftNode } from "./raft-node.ts";
 import { notLeader } from "./refusals.ts";
 
+/** TEST-ONLY: a planted bug for test/faults (see get()); never set in production. */
+const TEST_BUG_STALE_FOLLOWER_READS = process.env.RAFTKV_TEST_BUG === "staleFollowerReads";
+
 /** Static facts /status reports. */
 export interface NodeFacts {
   clusterId: string;
@@ -81,7 +84,10 @@ export class NodeApi implements KvNode {
   /** One key's value, null when absent. */
   async get(key: string, consistency: Consistency): Promise<JsonValue | null> {
     this.#open();
-    if (consistency === "linearizable") await this.#node.readBarrier();
+    // TEST-ONLY planted bug (RAFTKV_TEST_BUG=staleFollowerReads, set only by test/faults):
+    // a follower serves "linearizable" reads from its local state without a ReadIndex round.
+    const plantedStale = TEST_BUG_STALE_FOLLOWER_READS && !this.isLeader();
+    if (consistency === "linearizable" && !plantedStale) await this.#node.readBarrier();
     return (await this.#node.kv.get(key)) ?? null;
   }
 

@@ -10,8 +10,10 @@
  * and check-quorum sees the real elapsed time.
  */
 
+import { readFileSync } from "node:fs";
 import { NodeError } from "../api/kv-node.ts";
 import type { ApplyResult, KvStore } from "../kv/kv-store.ts";
+import { decodeSnapshot } from "../kv/snapshot-format.ts";
 import type { Logger } from "../log.ts";
 import { decodeMemberRecord, encodeMemberRecord, type MemberAddress, type MembershipBook } from "../membership-book.ts";
 import { metrics } from "../metrics.ts";
@@ -24,6 +26,20 @@ import { ReadBatcher } from "./read-batcher.ts";
 import { notLeader, refusalError } from "./refusals.ts";
 import { unwrapSnapshot, wrapSnapshot } from "./snapshot-envelope.ts";
 import { AppliedWaiters, ProposalWaiters } from "./waiters.ts";
+
+/** TEST-ONLY: a planted bug for test/faults (see #handleReady); never set in production. */
+const TEST_BUG_ACK_BEFORE_FSYNC = process.env.RAFTKV_TEST_BUG === "ackBeforeFsync";
+/** TEST-ONLY slow-disk failpoint for test/faults: a file holding a delay in ms added before each save. */
+const TEST_FSYNC_DELAY_FILE = process.env.RAFTKV_TEST_FSYNC_DELAY_FILE;
+
+/** TEST-ONLY: the delay TEST_FSYNC_DELAY_FILE asks for now (0 when the file is absent). */
+function testFsyncDelayMs(file: string): number {
+  try {
+    return Math.min(10_000, Math.max(0, Number.parseInt(readFileSync(file, "utf8"), 10) || 0));
+  } catch {
+    return 0;
+  }
+}
 
 /** Everything a RaftNode runs on. */
 export interface RaftNodeDeps {
@@ -300,6 +316,16 @@ export class RaftNode {
   async #handleReady(): Promise<void> {
     const rd: Ready = this.core.ready();
     if (rd.softState) this.#onSoft(rd.softState);
+    if (rd.snapshot && rd.snapshotRestore) {
+      // Check a received snapshot before it is persisted: a bad one stored on
+      // disk would make every later start fail. Refusing here (the node stops
+      // without writing) leaves the disk as it was.
+      try {
+        decodeSnapshot(unwrapSnapshot(rd.snapshot.data).kv);
+      } catch (e) {
+        throw new Error(`refusing a snapshot from the leader that does not decode: ${(e as Error).message}`);
+      }
+    }
     if (rd.hardState || rd.entries.length > 0 || rd.snapshot) {
       const end = rd.mustSync ? metrics.fsyncSeconds.startTimer() : undefined;
       const req: Parameters<LogStore["save"]>[0] = {
@@ -309,7 +335,17 @@ export class RaftNode {
       };
       if (rd.hardState) req.hardState = rd.hardState;
       if (rd.snapshot) req.snapshot = rd.snapshot;
-      await this.#d.log.save(req);
+      if (TEST_FSYNC_DELAY_FILE) {
+        // TEST-ONLY: a slow disk (the write is durable, and acknowledged, only after the delay).
+        const ms = testFsyncDelayMs(TEST_FSYNC_DELAY_FILE);
+        if (ms > 0) await new Promise((r) => setTimeout(r, ms));
+      }
+      if (TEST_BUG_ACK_BEFORE_FSYNC) {
+        // TEST-ONLY planted bug (RAFTKV_TEST_BUG=ackBeforeFsync, set only by test/faults): acknowledge
+        // before the state is durable, as if the write sat in a volatile cache for a second. Saves keep
+        // their order (equal delays); a SIGKILL within that second loses acknowledged entries.
+        setTimeout(() => this.#d.log.save(req).catch((e: Error) => this.#d.onFatal(e)), 1000);
+      } else await this.#d.log.save(req);
       end?.();
     }
     if (rd.messages.length > 0) this.#d.transport.send(rd.messages);

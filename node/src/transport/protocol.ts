@@ -54,7 +54,14 @@ export function lanePath(lane: Lane): string {
 }
 
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
-const isNum = (v: unknown) => v === undefined || (typeof v === "number" && Number.isSafeInteger(v) && v >= 0);
+/**
+ * Terms and indices above 2^48 are refused: no real cluster gets near it
+ * (a new term every millisecond for 8,900 years), and a forged term near
+ * 2^53 would otherwise be persisted and leave no next term to campaign in.
+ */
+export const MAX_RAFT_NUMBER = 2 ** 48;
+const isNum = (v: unknown) =>
+  v === undefined || (typeof v === "number" && Number.isSafeInteger(v) && v >= 0 && v <= MAX_RAFT_NUMBER);
 const isTick = (v: unknown) => v === undefined || (typeof v === "number" && Number.isFinite(v));
 const isBool = (v: unknown) => v === undefined || typeof v === "boolean";
 
@@ -128,7 +135,8 @@ export function messageProblem(v: unknown, lane: Lane, self: string): string | u
       const want = (v.index as number) + 1 + k;
       if (e.index !== want) return `entry ${k} has index ${String(e.index)}, expected ${want}`;
       const t = e.term as number;
-      if (t < 1 || t < prevTerm || t > term) return `entry ${want} has term ${t} (previous ${prevTerm}, message ${term})`;
+      if (t < 1 || t < prevTerm || t > term)
+        return `entry ${want} has term ${t} (previous ${prevTerm}, message ${term})`;
       prevTerm = t;
       if (e.type === "config") {
         const p = configEntryProblem(e.data);

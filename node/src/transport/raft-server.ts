@@ -87,6 +87,14 @@ export function createRaftApp(o: RaftServerOptions): express.Express {
     }
     next();
   });
+  // The body parser refuses an oversize body only once the client has sent all of it (it drains first):
+  // refuse a declared oversize body at once, and close, so a lying peer cannot hold the request open.
+  app.use(RAFT_PREFIX, (req: Request, res: Response, next: NextFunction) => {
+    const declared = Number(req.headers["content-length"]);
+    if (!(declared > o.maxBodyBytes)) return next();
+    res.setHeader("connection", "close");
+    fail(res, 413, "BODY_TOO_LARGE", `a body of ${declared} bytes is over the limit of ${o.maxBodyBytes}`);
+  });
   app.use(RAFT_PREFIX, express.json({ limit: o.maxBodyBytes, strict: true }));
 
   const sender = (req: Request): Sender => ({

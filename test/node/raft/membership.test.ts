@@ -277,3 +277,19 @@ test("§4.1 changes that make no sense are refused: the last voter, unknown memb
   assert.equal(code(c.core("s2").proposeConfChange({ op: "remove", id: "s3" })), "NOT_LEADER");
   assert.equal(s1.log.lastIndex(), 2, "no refused change reached the log");
 });
+
+test("thesis §4.2.1 a new server catches up before it counts: promoting a learner that holds too little of the log is refused", () => {
+  const c = new Cluster(["s1", "s2", "s3"]);
+  c.elect("s1");
+  const s1 = c.core("s1");
+  for (let k = 0; k < 20; k++) s1.propose(`v${k}`);
+  c.settle();
+  // An id nobody answers for (a typo, or a pod that never came up) can be added but never promoted.
+  assert.ok(s1.proposeConfChange({ op: "addLearner", id: "ghost", incarnation: "ghost.0" }).ok);
+  c.settle();
+  const r = s1.proposeConfChange({ op: "promote", id: "ghost" });
+  assert.equal(r.ok, false);
+  assert.equal(r.ok === false && r.code, "NOT_READY");
+  assert.match(r.ok === false ? r.message : "", /not caught up \(holds 0 of \d+\)/);
+  assert.deepEqual(Object.keys(s1.config.voters).sort(), ["s1", "s2", "s3"]);
+});
