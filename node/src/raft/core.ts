@@ -258,7 +258,10 @@ export class RaftCore {
       // holds at least 90% of the committed log (etcd's rule).
       const need = Math.ceil(this.log.committed * 0.9);
       if (pr && this.config.learners[cc.id] !== undefined && pr.match < need) {
-        return this.refuse("NOT_READY", `learner ${cc.id} is not caught up (holds ${pr.match} of ${this.log.committed})`);
+        return this.refuse(
+          "NOT_READY",
+          `learner ${cc.id} is not caught up (holds ${pr.match} of ${this.log.committed})`,
+        );
       }
     }
     const next = applyChange(this.config, cc);
