@@ -27,6 +27,9 @@ export type ErrorCode =
   | "BAD_KEY"
   | "BAD_PARAM"
   | "BODY_TOO_LARGE"
+  | "BAD_REQUEST"
+  | "HEADERS_TOO_LARGE"
+  | "REQUEST_TIMEOUT"
   | "NOT_FOUND"
   | "KEY_NOT_FOUND"
   | "METHOD_NOT_ALLOWED"
@@ -75,6 +78,24 @@ export const ERROR_TABLE: Readonly<Record<ErrorCode, ErrorInfo>> = {
   },
   BAD_PARAM: { status: 400, retryable: false, description: "A query parameter is missing or malformed." },
   BODY_TOO_LARGE: { status: 413, retryable: false, description: "The body exceeds MAX_BODY_BYTES (default 1 MiB)." },
+  // The next three are sent by the client server's `clientError` handler (api/client-server.ts) for
+  // requests Node's HTTP parser refuses before the app sees them; the connection is then closed.
+  BAD_REQUEST: {
+    status: 400,
+    retryable: false,
+    description:
+      "Not valid HTTP/1.1 (e.g. raw non-ASCII or NUL bytes in the target, both Content-Length and Transfer-Encoding).",
+  },
+  HEADERS_TOO_LARGE: {
+    status: 431,
+    retryable: false,
+    description: "The request line and headers exceed 16 KiB.",
+  },
+  REQUEST_TIMEOUT: {
+    status: 408,
+    retryable: true,
+    description: "The headers did not arrive within 15 s, or the whole request within 30 s.",
+  },
   NOT_FOUND: { status: 404, retryable: false, description: "No such route." },
   KEY_NOT_FOUND: { status: 404, retryable: false, description: "The key does not exist (native API only)." },
   METHOD_NOT_ALLOWED: { status: 405, retryable: false, description: "The route exists but not for this method." },

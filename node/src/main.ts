@@ -7,9 +7,10 @@
  */
 
 import { readFileSync } from "node:fs";
-import { createServer, type Server } from "node:http";
+import type { Server } from "node:http";
 import { join } from "node:path";
 import { createApiApp } from "./api/app.ts";
+import { createClientServer } from "./api/client-server.ts";
 import { type Config, formatConfigError, loadConfig } from "./config.ts";
 import { TopologyError, topology } from "./discovery/peers.ts";
 import { createLogger, type Logger } from "./log.ts";
@@ -91,8 +92,11 @@ async function main(): Promise<void> {
       version,
       signal: abort.signal,
       onFatal: (e) => {
-        logger.error("fatal node error", { err: e });
-        void exit(e instanceof StorageError && e.code === "CORRUPT" ? 3 : 1, "fatal error");
+        // Damaged data found while running (e.g. a value failing its checksum on read): stop serving, exit 3.
+        const corrupt = e instanceof StorageError && e.code === "CORRUPT";
+        logger.error(corrupt ? "damaged storage found while running; the node stops" : "fatal node error", { err: e });
+        if (corrupt) process.stderr.write(`raftkv-node: ${e.message}\n`);
+        void exit(corrupt ? 3 : 1, "fatal error");
       },
     });
   } catch (e) {
@@ -113,7 +117,8 @@ async function main(): Promise<void> {
       res.end(await registry.metrics());
     },
   });
-  httpServer = createServer(app);
+  // Bounded header/request timeouts, and JSON errors for requests Node's HTTP parser refuses.
+  httpServer = createClientServer(app);
   httpServer.keepAliveTimeout = 65_000;
   const server = httpServer;
   await new Promise<void>((resolve, reject) => {

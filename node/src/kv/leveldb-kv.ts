@@ -139,10 +139,24 @@ export class LeveldbKv implements KvStore {
     }
   }
 
-  /** The value of a key, or undefined. */
+  /**
+   * A failed read as a StorageError: CORRUPT when LevelDB itself reports damage (the node then stops,
+   * see fatalOnCorrupt in server/raft-node.ts), IO otherwise.
+   */
+  #readFailed(e: unknown): StorageError {
+    return e instanceof StorageError ? e : ioError(this.#dir, "reading the kv data", e);
+  }
+
+  /** The value of a key, or undefined; a value failing its checksum throws StorageError CORRUPT. */
   async get(key: string): Promise<JsonValue | undefined> {
     const k = kvKey(key);
-    return this.#decode(k, await this.#db.get(k));
+    let raw: string | undefined;
+    try {
+      raw = await this.#db.get(k);
+    } catch (e) {
+      throw this.#readFailed(e);
+    }
+    return this.#decode(k, raw);
   }
 
   /** Keys with `prefix`, after `after`, in byte order, at most `limit` (Infinity for all). */
@@ -163,6 +177,8 @@ export class LeveldbKv implements KvStore {
       for (let page = await it.nextv(1000); page.length > 0; page = await it.nextv(1000)) {
         for (const [k, v] of page) out.push({ key: kvKeyName(k), value: this.#decode(k, v) as JsonValue });
       }
+    } catch (e) {
+      throw this.#readFailed(e);
     } finally {
       await it.close();
     }

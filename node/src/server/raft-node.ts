@@ -21,6 +21,7 @@ import { RaftCore } from "../raft/core.ts";
 import type { CoreOptions } from "../raft/options.ts";
 import type { ConfChange, Entry, Message, Outcome, PersistedState, Ready, SoftState } from "../raft/types.ts";
 import type { LogStore } from "../storage/log-store.ts";
+import { StorageError } from "../storage/open-level.ts";
 import type { RaftTransport } from "../transport/raft-transport.ts";
 import { ReadBatcher } from "./read-batcher.ts";
 import { notLeader, refusalError } from "./refusals.ts";
@@ -90,6 +91,8 @@ export class RaftNode {
   readonly #softListeners = new Set<(s: SoftState) => void>();
   /** Listeners of applied config entries. */
   readonly #configListeners = new Set<() => void>();
+  /** The error already reported to onFatal, if any. */
+  #fatalError: Error | undefined;
   /** Called once per cycle (maintenance work of the membership agent). */
   onCycle: () => void = () => {};
 
@@ -99,7 +102,8 @@ export class RaftNode {
     this.id = d.core.id;
     this.#log = d.logger;
     this.book = d.book;
-    this.kv = d.kv;
+    // Damaged data found by any KV read (API reads included) stops the node: see fatalOnCorrupt.
+    this.kv = fatalOnCorrupt(d.kv, (e) => this.#fatal(e));
     this.core = new RaftCore(d.core, d.persisted);
     this.#applied = this.core.log.applied;
     this.#soft = { state: this.core.state, lead: this.core.lead, term: this.core.term };
@@ -278,8 +282,15 @@ export class RaftNode {
       this.#running = false;
       clearInterval(this.#ticker);
       this.#log.error("raft loop failed; the node stops", { err: e });
-      this.#d.onFatal(e as Error);
+      this.#fatal(e as Error);
     }
+  }
+
+  /** Hands the first fatal error to onFatal (the process exits); later ones were caused by it. */
+  #fatal(e: Error): void {
+    if (this.#fatalError) return;
+    this.#fatalError = e;
+    this.#d.onFatal(e);
   }
 
   async #cycle(): Promise<void> {
@@ -459,4 +470,29 @@ export class RaftNode {
     metrics.members.set({ role: "voter" }, Object.keys(c.config.voters).length);
     metrics.members.set({ role: "learner" }, Object.keys(c.config.learners).length);
   }
+}
+
+/**
+ * The KV store as the node and its API use it: a StorageError CORRUPT from
+ * any call (a read found a value failing its checksum) is reported as fatal,
+ * so a node with damaged table data stops (exit 3) instead of staying a voter
+ * and answering 500 for the damaged key. The caller still gets the error.
+ */
+function fatalOnCorrupt(kv: KvStore, fatal: (e: Error) => void): KvStore {
+  const check = <T>(p: Promise<T>): Promise<T> =>
+    p.catch((e: unknown) => {
+      if (e instanceof StorageError && e.code === "CORRUPT") fatal(e);
+      throw e;
+    });
+  return {
+    get applied() {
+      return kv.applied;
+    },
+    applyBatch: (entries) => check(kv.applyBatch(entries)),
+    get: (key) => check(kv.get(key)),
+    list: (opts) => check(kv.list(opts)),
+    snapshot: () => check(kv.snapshot()),
+    restore: (data, index) => check(kv.restore(data, index)),
+    close: () => kv.close(),
+  };
 }

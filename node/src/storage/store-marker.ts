@@ -3,6 +3,12 @@
  * directory. LevelDB opens a database whose MANIFEST lost its records as a
  * valid *empty* one; without this witness such a store would look brand new
  * and the node would mint a fresh incarnation over acknowledged data.
+ *
+ * It also holds the store's durable high-water mark (`commit`, `term`,
+ * `vote`), written by LeveldbLogStore outside LevelDB: LevelDB opens a store
+ * whose write-ahead log was truncated or deleted without complaint, silently
+ * dropping synced, acknowledged state; the mark lets open() notice (see
+ * checkHighWater in leveldb-log-store.ts).
  */
 
 import { open, readFile, rename } from "node:fs/promises";
@@ -16,7 +22,18 @@ export const MARKER_FILE = "RAFTKV-STORE.json";
 export interface StoreMarker {
   format: number;
   incarnation: string;
+  /**
+   * High-water mark: a hard state that was durable in LevelDB when the marker
+   * was written. The commit index and term never decrease, so the store must
+   * never load lower ones. Absent (0 / "") in markers of older builds.
+   */
+  commit?: number;
+  term?: number;
+  /** The vote cast in `term` ("" for none); within one term it never changes. */
+  vote?: string;
 }
+
+const isIndex = (v: unknown) => v === undefined || (typeof v === "number" && Number.isSafeInteger(v) && v >= 0);
 
 /** Reads the marker; undefined when absent, StorageError when unreadable. */
 export async function readMarker(dir: string): Promise<StoreMarker | undefined> {
@@ -29,8 +46,19 @@ export async function readMarker(dir: string): Promise<StoreMarker | undefined> 
   }
   try {
     const m = JSON.parse(text) as Partial<StoreMarker>;
-    if (typeof m.format === "number" && typeof m.incarnation === "string" && m.incarnation !== "") {
-      return { format: m.format, incarnation: m.incarnation };
+    if (
+      typeof m.format === "number" &&
+      typeof m.incarnation === "string" &&
+      m.incarnation !== "" &&
+      isIndex(m.commit) &&
+      isIndex(m.term) &&
+      (m.vote === undefined || typeof m.vote === "string")
+    ) {
+      const out: StoreMarker = { format: m.format, incarnation: m.incarnation };
+      if (m.commit !== undefined) out.commit = m.commit;
+      if (m.term !== undefined) out.term = m.term;
+      if (m.vote !== undefined) out.vote = m.vote;
+      return out;
     }
   } catch {
     // Reported below.

@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { cpSync, readdirSync, readFileSync, rmSync, truncateSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { test } from "node:test";
+import { type TestContext, test } from "node:test";
 import { LeveldbKv } from "../../../node/src/kv/leveldb-kv.ts";
 import type { PersistedState } from "../../../node/src/raft/types.ts";
 import { encodeValue, KEYS, logKey } from "../../../node/src/storage/codec.ts";
@@ -123,12 +123,18 @@ test("flipped bytes in table files: refused, or the data is intact", async (t) =
   t.diagnostic(`24 single-byte flips: ${outcomes.refused} refused, ${outcomes.intact} harmless (data intact)`);
 });
 
-/** A closed store whose 50 entries are still only in the write-ahead log; returns the log's path. */
-async function walStore(dir: string): Promise<string> {
-  const s = await LeveldbLogStore.open(dir);
+/**
+ * A closed store whose 50 entries are still only in the write-ahead log; returns the log's path.
+ * With `crashed`, `dir` instead holds a copy taken while the store was still open, as a crash
+ * leaves it (its high-water mark trails the log: a torn tail there was never acknowledged).
+ */
+async function walStore(dir: string, crashed?: TestContext): Promise<string> {
+  const live = crashed ? tempDir(crashed) : dir;
+  const s = await LeveldbLogStore.open(live, { markIntervalMs: 60_000 });
   for (let i = 1; i <= 50; i++) {
     await s.save({ hardState: { term: 1, vote: "", commit: i }, entries: entries(i, i, 1), snapshotRestore: false });
   }
+  if (crashed) cpSync(live, dir, { recursive: true });
   await s.close();
   const [wal] = files(dir, /^\d+\.log$/);
   assert.ok(wal);
@@ -153,8 +159,9 @@ test("a flipped byte in the middle of the write-ahead log is refused", async (t)
 });
 
 test("a torn last write (truncated or garbage tail) is accepted as a consistent prefix", async (t) => {
+  // A torn write comes from a crash: the store was not closed (a clean close records the final mark).
   const cut = tempDir(t);
-  const wal = await walStore(cut);
+  const wal = await walStore(cut, t);
   truncateSync(wal, readFileSync(wal).length - 5);
   const a = await openLoad(cut);
   assert.ok(a && !(a instanceof StorageError), "a torn tail must not block the node");
