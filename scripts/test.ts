@@ -6,7 +6,7 @@
  *   npm test -- --only repo          only test files under test/repo/ (any folder under test/ works)
  *   npm test -- --test-name-pattern=election   flags starting with --test are passed to `node --test`
  *
- * Steps: typecheck, lint (alias: check), unit, sim, cluster, k8s, e2e.
+ * Steps: typecheck, lint (alias: check), unit, sim, cluster, faults, k8s, e2e.
  * Every step runs even if an earlier one failed; the exit code is non-zero if any failed.
  * Each tier also writes TAP to .cache/test-results/<tier>.tap; the counts in the summary come from there.
  */
@@ -17,8 +17,12 @@ import { join, relative, sep } from "node:path";
 const root = join(import.meta.dirname, "..");
 const resultsDir = join(root, ".cache", "test-results");
 
-/** Heavy tiers, each a folder under test/. Everything else under test/ is the unit tier. */
-const heavyTiers = ["sim", "cluster", "k8s", "e2e"] as const;
+/**
+ * Heavy tiers, each a folder under test/, except "faults", which is test/faults/runs/ (the
+ * fault-injection runs; the rest of test/faults/ is the checker's unit tests). Everything else
+ * under test/ is the unit tier.
+ */
+const heavyTiers = ["sim", "cluster", "faults", "k8s", "e2e"] as const;
 const tiers = ["unit", ...heavyTiers] as const;
 const allSteps = ["typecheck", "lint", ...tiers];
 
@@ -58,7 +62,8 @@ function testFiles(): string[] {
 }
 
 function tierOf(file: string): string {
-  const top = file.split("/")[1] ?? "";
+  const [, top = "", sub = ""] = file.split("/");
+  if (top === "faults") return sub === "runs" ? "faults" : "unit";
   return (heavyTiers as readonly string[]).includes(top) ? top : "unit";
 }
 

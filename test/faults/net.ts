@@ -69,7 +69,12 @@ export function probe(): { root: boolean; ip: boolean; iptables: boolean; mount:
   return {
     root,
     ip: which("ip") !== undefined,
-    iptables: root && which("iptables") !== undefined && cmd("iptables", ["-w", "-S", "OUTPUT"], false).ok,
+    // FAULTS_NO_IPTABLES=1 exercises the fallbacks on a machine that has iptables.
+    iptables:
+      root &&
+      !process.env.FAULTS_NO_IPTABLES &&
+      which("iptables") !== undefined &&
+      cmd("iptables", ["-w", "-S", "OUTPUT"], false).ok,
     mount: root && which("mount") !== undefined,
   };
 }
@@ -191,7 +196,8 @@ class NetnsNetwork implements Network {
         cmd("ip", ["netns", "exec", ns, "iptables", "-w", "-F", "OUTPUT"], false);
       } else {
         for (let y = 0; y < this.#ns.length; y++) {
-          if (this.#cuts.has(`${x}>${y}`)) cmd("ip", ["-n", ns, "route", "del", "blackhole", `${this.addr(y)}/32`], false);
+          if (this.#cuts.has(`${x}>${y}`))
+            cmd("ip", ["-n", ns, "route", "del", "blackhole", `${this.addr(y)}/32`], false);
         }
       }
     }
@@ -207,7 +213,9 @@ class NetnsNetwork implements Network {
 function subnetInUse(prefix: string): boolean {
   const addrs = cmd("ip", ["-4", "-o", "addr", "show"], false).out;
   const routes = cmd("ip", ["-4", "route", "show", "table", "all"], false).out;
-  return addrs.includes(` ${prefix}`) || routes.split("\n").some((l) => l.startsWith(prefix) || l.includes(` ${prefix}`));
+  return (
+    addrs.includes(` ${prefix}`) || routes.split("\n").some((l) => l.startsWith(prefix) || l.includes(` ${prefix}`))
+  );
 }
 
 /** Nodes on distinct 127.x addresses in the root namespace. */

@@ -2,17 +2,21 @@
  * Every machine-level resource a fault run creates (network namespaces, the
  * root-namespace uplink, iptables chains, tmpfs mounts, node processes, the
  * claimed test subnet) is written down in /tmp/raftkv-faults/<run>.json
- * before it is created. Cleanup works from that record, so the same code
+ * before it is created (in /tmp/raftkv-faults for root). Cleanup works from that record, so the same code
  * removes a finished run's resources and, at the next start (or with
  * `--sweep`), those of a run that was killed before it could clean up.
  */
 
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { cmd, pidAlive, pidHasEnv, pidStartTime, sleep } from "./sys.ts";
 
-/** Where run records and subnet claims live. */
-export const RECORD_DIR = "/tmp/raftkv-faults";
+/** Where run records and subnet claims live (per user, so a non-root run never meets root's files). */
+export const RECORD_DIR = join(
+  tmpdir(),
+  `raftkv-faults${process.getuid?.() === 0 ? "" : `-u${process.getuid?.() ?? ""}`}`,
+);
 
 /** The environment entry every node process of a run carries, so cleanup kills only our own. */
 export function runEnvEntry(runId: string): string {
