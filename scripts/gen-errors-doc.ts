@@ -20,7 +20,8 @@ const WHERE: Record<ErrorCode, string> = {
   NOT_LEADER: "any write, linearizable read or admin call on a follower whose forwarding is disabled",
   NO_LEADER:
     "writes, linearizable reads and admin calls while no leader is known, when the leader cannot be reached, or when a forwarded request meets a second follower",
-  UNAVAILABLE: "writes and admin calls not committed in time; a forwarded write whose leader did not answer",
+  UNAVAILABLE:
+    "writes and admin calls not committed in time; a forwarded write whose leader did not answer; requests under way when the node's storage failed",
   TRANSFERRING: "writes and admin calls during a leadership transfer",
   NOT_READY: "`GET /readyz`; requests to a node still starting",
   BAD_JSON: "bodies of `POST /key`, `POST /cas/{key}`, admin calls",
@@ -40,7 +41,8 @@ const WHERE: Record<ErrorCode, string> = {
   CONFIG_CHANGE_PENDING: "`POST /admin/members`, promote, remove",
   UNKNOWN_MEMBER: "promote, remove, `POST /admin/transfer-leader` with an id",
   BAD_CONFIG_CHANGE: "admin calls that would break the cluster (e.g. removing the last voter)",
-  STORAGE_FULL: "writes and admin calls",
+  STORAGE_FULL:
+    "writes on a leader whose disk is below MIN_FREE_BYTES; every request (and `/status`) to a node suspended by a full disk",
   INTERNAL: "anything; logged by the node",
 };
 

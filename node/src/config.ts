@@ -54,6 +54,8 @@ export interface Config {
   heartbeatTicks: number;
   snapshotThreshold: number;
   maxBodyBytes: number;
+  /** Free bytes to keep in STATE_DIR's file system: below it client writes are refused (0 = no check). */
+  minFreeBytes: number;
 }
 
 /** A configuration problem: the variable at fault and what is wrong with it. */
@@ -128,6 +130,17 @@ function parsePositive(variable: string, raw: string): number {
   if (!/^\d+$/.test(raw) || Number(raw) < 1) throw new Invalid(variable, `"${raw}" is not a positive integer`);
   const n = Number(raw);
   if (n > MAX_INT) throw new Invalid(variable, `${raw} is larger than ${MAX_INT}`);
+  return n;
+}
+
+const BYTE_UNITS: Record<string, number> = { "": 1, k: 1e3, m: 1e6, g: 1e9, ki: 1024, mi: 1024 ** 2, gi: 1024 ** 3 };
+
+/** A byte count: digits with an optional unit (k, M, G, Ki, Mi, Gi, as in Kubernetes quantities); 0 allowed. */
+function parseBytes(variable: string, raw: string): number {
+  const m = /^(\d+)([kKmMgG]i?)?$/.exec(raw);
+  if (!m) throw new Invalid(variable, `"${raw}" is not a byte count (e.g. 67108864, 64Mi, 1Gi)`);
+  const n = Number(m[1]) * (BYTE_UNITS[(m[2] ?? "").toLowerCase()] as number);
+  if (!Number.isSafeInteger(n)) throw new Invalid(variable, `${raw} is too large`);
   return n;
 }
 
@@ -278,6 +291,8 @@ function build(env: Record<string, string | undefined>, host: HostInfo): Config 
   }
   const snapshotThreshold = num("SNAPSHOT_THRESHOLD", 8192);
   const maxBodyBytes = num("MAX_BODY_BYTES", 1_048_576);
+  const minFreeRaw = get("MIN_FREE_BYTES");
+  const minFreeBytes = minFreeRaw === undefined ? 64 * 1024 ** 2 : parseBytes("MIN_FREE_BYTES", minFreeRaw);
 
   return {
     nodeId,
@@ -303,6 +318,7 @@ function build(env: Record<string, string | undefined>, host: HostInfo): Config 
     heartbeatTicks,
     snapshotThreshold,
     maxBodyBytes,
+    minFreeBytes,
   };
 }
 

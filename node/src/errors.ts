@@ -117,7 +117,12 @@ export const ERROR_TABLE: Readonly<Record<ErrorCode, ErrorInfo>> = {
     retryable: false,
     description: "The membership change is not allowed (e.g. removing the last voter).",
   },
-  STORAGE_FULL: { status: 507, retryable: true, description: "The node's disk is full; nothing was written." },
+  STORAGE_FULL: {
+    status: 507,
+    retryable: true,
+    description:
+      "Nothing was written: the leader's disk is below MIN_FREE_BYTES, or this node's disk filled up and it waits for room.",
+  },
   INTERNAL: { status: 500, retryable: true, description: "A bug or an I/O failure on the server; never bad input." },
 };
 

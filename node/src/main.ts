@@ -14,9 +14,11 @@ import { createClientServer } from "./api/client-server.ts";
 import { type Config, formatConfigError, loadConfig } from "./config.ts";
 import { TopologyError, topology } from "./discovery/peers.ts";
 import { createLogger, type Logger } from "./log.ts";
-import { recordHttpRequest, registry } from "./metrics.ts";
+import { metrics, recordHttpRequest, registry } from "./metrics.ts";
+import { NodeSlot, StandInNode } from "./server/node-slot.ts";
 import { type StartedNode, startNode } from "./server/start-node.ts";
-import { StorageError } from "./storage/open-level.ts";
+import { DiskGuard } from "./storage/disk-guard.ts";
+import { isNoSpace, StorageError } from "./storage/open-level.ts";
 import { type NodeStorage, openStorage } from "./storage/open-storage.ts";
 
 /** Hard limit of a graceful shutdown; past it the process exits 1. */
@@ -45,8 +47,11 @@ async function main(): Promise<void> {
     );
   }
 
-  const storage = await openStorageOrExit(cfg, logger);
   const abort = new AbortController();
+  const disk = cfg.kvStore === "memory" ? undefined : diskGuard(cfg, logger);
+  // Damaged or locked storage ends the process here, before any port opens; a full disk is waited out below.
+  let storage: NodeStorage | undefined = await openStorageOrExit(cfg, logger);
+  const slot = new NodeSlot(new StandInNode(cfg.nodeId, "NOT_READY", "node is starting"));
   let started: StartedNode | undefined;
   let httpServer: Server | undefined;
   let exiting = false;
@@ -61,11 +66,12 @@ async function main(): Promise<void> {
     }, SHUTDOWN_LIMIT_MS);
     limit.unref();
     abort.abort();
+    disk?.stop();
     // Stop accepting client requests first; requests in flight finish or fail with UNAVAILABLE.
     httpServer?.close();
     httpServer?.closeIdleConnections();
     if (started) await started.shutdown();
-    else await storage.close().catch(() => {});
+    else await storage?.close().catch(() => {});
     httpServer?.closeAllConnections();
     logger.info("stopped", { exitCode: code });
     process.exit(code);
@@ -84,29 +90,7 @@ async function main(): Promise<void> {
     void exit(1, "uncaught exception");
   });
 
-  try {
-    started = await startNode(cfg, {
-      storage,
-      topology: topo,
-      logger,
-      version,
-      signal: abort.signal,
-      onFatal: (e) => {
-        // Damaged data found while running (e.g. a value failing its checksum on read): stop serving, exit 3.
-        const corrupt = e instanceof StorageError && e.code === "CORRUPT";
-        logger.error(corrupt ? "damaged storage found while running; the node stops" : "fatal node error", { err: e });
-        if (corrupt) process.stderr.write(`raftkv-node: ${e.message}\n`);
-        void exit(corrupt ? 3 : 1, "fatal error");
-      },
-    });
-  } catch (e) {
-    if (exiting) return;
-    logger.error("cannot start", { err: e });
-    await storage.close().catch(() => {});
-    process.exit(1);
-  }
-
-  const app = createApiApp(started.api, {
+  const app = createApiApp(slot, {
     maxBodyBytes: cfg.maxBodyBytes,
     logger,
     adminSecret: cfg.secret,
@@ -121,29 +105,161 @@ async function main(): Promise<void> {
   httpServer = createClientServer(app);
   httpServer.keepAliveTimeout = 65_000;
   const server = httpServer;
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(cfg.httpPort, cfg.httpAddr, () => resolve());
-  }).catch((e: Error) => {
-    logger.error("cannot listen for client requests", { err: e, addr: cfg.httpAddr, port: cfg.httpPort });
-    void exit(1, "HTTP listen failed");
+  const listening = await new Promise<boolean>((resolve) => {
+    server.once("error", (e) => {
+      logger.error("cannot listen for client requests", { err: e, addr: cfg.httpAddr, port: cfg.httpPort });
+      resolve(false);
+    });
+    server.listen(cfg.httpPort, cfg.httpAddr, () => resolve(true));
   });
-  logger.info("raftkv node started", {
-    version,
-    http: `${cfg.httpAddr}:${cfg.httpPort}`,
-    raft: `${cfg.raftAddr}:${cfg.raftPort}`,
-    advertise: topo.self,
-    stateDir: cfg.kvStore === "memory" ? null : cfg.stateDir,
-    kvStore: cfg.kvStore,
-    discovery: cfg.discovery,
-  });
+  if (!listening) return void exit(1, "HTTP listen failed");
+
+  // One pass per life of the Raft node. A full disk does not end the process: the node stops, its store is
+  // closed, and once there is room the store is reopened and a new node resumes from what it holds, as after
+  // a crash (nothing acknowledged is lost, nothing unacknowledged is trusted).
+  let first = true;
+  let storageError: Error | undefined;
+  while (!exiting) {
+    if (!storage) {
+      if (!disk) return void exit(1, "storage is gone");
+      await waitForRoom(storageError, disk, logger, abort.signal, (reason) =>
+        slot.replace(new StandInNode(cfg.nodeId, "STORAGE_FULL", reason)),
+      );
+      if (exiting) return;
+      storage = await openStorageOrExit(cfg, logger);
+      if (!storage) {
+        await new Promise((r) => setTimeout(r, 1000));
+        continue;
+      }
+    }
+    const opened = storage;
+    let suspend: (e: Error) => void = () => {};
+    const failed = new Promise<Error>((resolve) => (suspend = resolve));
+    try {
+      started = await startNode(cfg, {
+        storage: opened,
+        topology: topo,
+        logger,
+        version,
+        signal: abort.signal,
+        ...(disk ? { disk } : {}),
+        onFatal: (e) => {
+          if (disk && isNoSpace(e)) return suspend(e);
+          // Damaged data found while running (e.g. a value failing its checksum on read): stop serving, exit 3.
+          const corrupt = e instanceof StorageError && e.code === "CORRUPT";
+          logger.error(corrupt ? "damaged storage found while running; the node stops" : "fatal node error", {
+            err: e,
+          });
+          if (corrupt) process.stderr.write(`raftkv-node: ${e.message}\n`);
+          void exit(corrupt ? 3 : 1, "fatal error");
+        },
+      });
+      slot.replace(started.api);
+      if (first) {
+        logger.info("raftkv node started", {
+          version,
+          http: `${cfg.httpAddr}:${cfg.httpPort}`,
+          raft: `${cfg.raftAddr}:${cfg.raftPort}`,
+          advertise: topo.self,
+          stateDir: cfg.kvStore === "memory" ? null : cfg.stateDir,
+          kvStore: cfg.kvStore,
+          discovery: cfg.discovery,
+          minFreeBytes: disk?.minFreeBytes ?? null,
+        });
+      }
+      first = false;
+    } catch (e) {
+      if (exiting) return;
+      if (!(disk && isNoSpace(e))) {
+        logger.error("cannot start", { err: e });
+        await opened.close().catch(() => {});
+        process.exit(1);
+      }
+      suspend(e as Error);
+    }
+    storageError = await failed;
+    if (exiting) return;
+    // Refuse everything first, then stop the node and close its store (no write may follow a failed one).
+    slot.replace(new StandInNode(cfg.nodeId, "STORAGE_FULL", suspendedReason(storageError, disk)));
+    metrics.storageSuspensions.inc();
+    metrics.storageSuspended.set(1);
+    metrics.isLeader.set(0);
+    metrics.hasLeader.set(0);
+    logger.error("storage full: a write failed; the node is suspended until there is room", { err: storageError });
+    const s = started;
+    started = undefined;
+    storage = undefined;
+    if (s) await s.shutdown();
+    else await opened.close().catch(() => {});
+  }
 }
 
-/** Opens the stores; damaged or locked storage is reported plainly and ends the process (3 or 1). */
-async function openStorageOrExit(cfg: Config, logger: Logger): Promise<NodeStorage> {
+/** The STATE_DIR free-space guard, with its metrics and log lines. */
+function diskGuard(cfg: Config, logger: Logger): DiskGuard {
+  const guard = new DiskGuard({
+    dir: cfg.stateDir,
+    minFreeBytes: cfg.minFreeBytes,
+    onMeasure: (free, low) => {
+      metrics.diskFree.set(free);
+      metrics.diskLow.set(low ? 1 : 0);
+    },
+    onChange: (low, free) => {
+      if (low) {
+        logger.warn("disk space low: client writes are refused and no new log entries are accepted", {
+          freeBytes: free,
+          minFreeBytes: cfg.minFreeBytes,
+          stateDir: cfg.stateDir,
+        });
+      } else logger.info("disk space recovered: writes are accepted again", { freeBytes: free });
+    },
+    onError: (e) => logger.warn("cannot measure free space in STATE_DIR", { err: e, stateDir: cfg.stateDir }),
+  });
+  guard.start();
+  return guard;
+}
+
+/** Free bytes needed before a suspended store is reopened (LevelDB's recovery writes a table and a new log). */
+const MIN_ROOM_TO_REOPEN = 4 * 1024 * 1024;
+
+/** What a suspended node answers (STORAGE_FULL) while it waits for room. */
+function suspendedReason(e: Error | undefined, disk: DiskGuard | undefined): string {
+  const need = Math.max(disk?.recoverAt ?? 0, MIN_ROOM_TO_REOPEN);
+  const why = e ? `a write failed (${e.message})` : "the store cannot be opened";
+  return `storage full: ${why}; the node is suspended and serves nothing until ${need} bytes are free in STATE_DIR`;
+}
+
+/** Suspended (STORAGE_FULL for everything) until the disk has room to reopen the store, or `signal` aborts. */
+async function waitForRoom(
+  e: Error | undefined,
+  disk: DiskGuard,
+  logger: Logger,
+  signal: AbortSignal,
+  standIn: (reason: string) => void,
+): Promise<void> {
+  const need = Math.max(disk.recoverAt, MIN_ROOM_TO_REOPEN);
+  standIn(suspendedReason(e, disk));
+  metrics.storageSuspended.set(1);
+  while (!signal.aborted) {
+    if (await disk.waitForFree(need, 1000, AbortSignal.any([signal, AbortSignal.timeout(30_000)]))) break;
+    logger.warn("still waiting for free space in STATE_DIR", { freeBytes: disk.free, needBytes: need });
+  }
+  metrics.storageSuspended.set(0);
+  if (!signal.aborted) logger.info("there is room again: reopening storage", { freeBytes: disk.free });
+}
+
+/**
+ * Opens the stores; undefined when the disk is full (the caller waits for
+ * room). Damaged or locked storage is reported plainly and ends the process
+ * (3 or 1).
+ */
+async function openStorageOrExit(cfg: Config, logger: Logger): Promise<NodeStorage | undefined> {
   try {
     return await openStorage(cfg.kvStore, cfg.stateDir);
   } catch (e) {
+    if (cfg.kvStore !== "memory" && isNoSpace(e)) {
+      logger.error("cannot open storage: the disk is full", { err: e, stateDir: cfg.stateDir });
+      return undefined;
+    }
     if (!(e instanceof StorageError)) throw e;
     logger.error("cannot open storage", { err: e, stateDir: cfg.stateDir, code: e.code });
     process.stderr.write(`raftkv-node: ${e.message}\n`);

@@ -88,6 +88,26 @@ export const metrics = {
     labelNames: ["reason"] as const,
     registers: [registry],
   }),
+  diskFree: new Gauge({
+    name: "raftkv_disk_free_bytes",
+    help: "Bytes available in the file system holding STATE_DIR, as last measured.",
+    registers: [registry],
+  }),
+  diskLow: new Gauge({
+    name: "raftkv_disk_low",
+    help: "1 while free space in STATE_DIR is below MIN_FREE_BYTES: client writes get STORAGE_FULL.",
+    registers: [registry],
+  }),
+  storageSuspended: new Gauge({
+    name: "raftkv_storage_suspended",
+    help: "1 while a write failed for lack of space and the node waits for room to reopen its store.",
+    registers: [registry],
+  }),
+  storageSuspensions: new Counter({
+    name: "raftkv_storage_suspensions_total",
+    help: "Times a write failed for lack of space and the node suspended itself until there was room.",
+    registers: [registry],
+  }),
   snapshots: new Counter({
     name: "raftkv_snapshots_total",
     help: "Snapshots created locally or restored from the leader.",

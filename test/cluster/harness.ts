@@ -209,6 +209,7 @@ export interface Status {
   leader: { id: string; httpUrl: string } | null;
   commitIndex: number;
   appliedIndex: number;
+  lastLogIndex: number;
   snapshotIndex: number;
   members: Array<{ id: string; role: string; incarnation: string }>;
 }

@@ -6,10 +6,20 @@ import { DEFAULTS, type RunOptions } from "./runner.ts";
 /** Planted bugs a run can switch on (RAFTKV_TEST_BUG). */
 export const BUGS = ["staleFollowerReads", "ackBeforeFsync"];
 
+/** Operations per round of the fault list when --rounds is not given. */
+export const OPS_PER_ROUND = 3000;
+
+/** The run's time limit when --max-seconds is not given: generous, about twice what a run takes here. */
+export function defaultMaxSeconds(ops: number, faults: number): number {
+  return Math.max(600, Math.ceil(60 + 15 * faults + ops / 20));
+}
+
 /** Parses argv into run options; throws with a message on bad usage. */
 export function parseArgs(argv: readonly string[]): RunOptions & { sweep: boolean } {
   const o: RunOptions & { sweep: boolean } = { ...DEFAULTS, faults: [], sweep: false };
   let faultsGiven = false;
+  let roundsGiven = false;
+  let maxGiven = false;
   const int = (name: string, v: string | undefined, min: number): number => {
     const n = Number(v);
     if (v === undefined || !Number.isInteger(n) || n < min) throw new Error(`${name} needs an integer >= ${min}`);
@@ -32,6 +42,7 @@ export function parseArgs(argv: readonly string[]): RunOptions & { sweep: boolea
         o.seed = int(flag, value(), 0);
         break;
       case "--rounds":
+        roundsGiven = true;
         o.rounds = int(flag, value(), 1);
         break;
       case "--clients":
@@ -47,6 +58,7 @@ export function parseArgs(argv: readonly string[]): RunOptions & { sweep: boolea
         o.rate = int(flag, value(), 1);
         break;
       case "--max-seconds":
+        maxGiven = true;
         o.maxSeconds = int(flag, value(), 10);
         break;
       case "--hold-ms": {
@@ -95,6 +107,9 @@ export function parseArgs(argv: readonly string[]): RunOptions & { sweep: boolea
         throw new Error(`unknown argument ${arg}`);
     }
   }
-  if (!faultsGiven && !o.sweep) throw new Error("--faults is required (a list, `all` or `none`)");
+  if (!faultsGiven) o.faults = [...FAULT_TYPES];
+  // Long runs keep the density of faults: one round of the list per OPS_PER_ROUND operations.
+  if (!roundsGiven) o.rounds = Math.max(1, Math.round(o.ops / OPS_PER_ROUND));
+  if (!maxGiven) o.maxSeconds = defaultMaxSeconds(o.ops, o.rounds * o.faults.length);
   return o;
 }

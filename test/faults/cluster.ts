@@ -44,10 +44,8 @@ export interface FaultNode {
   paused: boolean;
   /** Set by the runner before it kills the node on purpose. */
   expectExit: boolean;
-  /** Exits the runner did not cause; `excused` when it happened while crashOk was set. */
-  crashes: Array<{ code: number | null; signal: string | null; at: number; excused: boolean }>;
-  /** Set while an exit is an acceptable reaction to the fault (a full disk: fail-stop). */
-  crashOk: boolean;
+  /** Exits the runner did not cause: every one is a problem (a full disk included). */
+  crashes: Array<{ code: number | null; signal: string | null; at: number }>;
   /** How many times the runner started it. */
   starts: number;
 }
@@ -106,7 +104,6 @@ export class FaultCluster {
         paused: false,
         expectExit: false,
         crashes: [],
-        crashOk: false,
         starts: 0,
       });
     }
@@ -177,7 +174,7 @@ export class FaultCluster {
     proc.on("exit", (code, signal) => {
       if (n.proc === proc) n.proc = undefined;
       if (!n.expectExit) {
-        n.crashes.push({ code, signal, at: performance.now(), excused: n.crashOk });
+        n.crashes.push({ code, signal, at: performance.now() });
         this.#log(`  ${n.id} exited on its own (code ${code}, signal ${signal}); last log lines:\n${this.tail(i, 6)}`);
       }
     });

@@ -101,7 +101,16 @@ test("parseArgs: the documented flags, `all`, and bad input", () => {
   assert.deepEqual(o.holdMs, [100, 200]);
   assert.equal(parseArgs(["--faults", "all"]).faults.length, 12);
   assert.deepEqual(parseArgs(["--faults", "none"]).faults, []);
-  assert.throws(() => parseArgs(["--nodes", "3"]), /--faults is required/);
+  // Without --faults every type runs; long runs get more rounds and a longer limit, unless told otherwise.
+  const dflt = parseArgs(["--nodes", "3"]);
+  assert.equal(dflt.faults.length, 12);
+  assert.equal(dflt.rounds, 1);
+  assert.equal(dflt.maxSeconds, 600);
+  const long = parseArgs(["--ops", "100000"]);
+  assert.equal(long.rounds, 33);
+  assert.ok(long.maxSeconds >= 33 * 12 * 15, `limit ${long.maxSeconds} s`);
+  assert.equal(parseArgs(["--ops", "100000", "--rounds", "2", "--max-seconds", "99"]).rounds, 2);
+  assert.equal(parseArgs(["--ops", "100000", "--rounds", "2", "--max-seconds", "99"]).maxSeconds, 99);
   assert.throws(() => parseArgs(["--faults", "kill,meteor"]), /unknown fault type/);
   assert.throws(() => parseArgs(["--faults", "kill", "--bug", "nope"]), /--bug needs/);
   assert.throws(() => parseArgs(["--faults", "kill", "--frobnicate"]), /unknown argument/);

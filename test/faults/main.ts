@@ -8,11 +8,12 @@
  * Options (defaults in runner.ts):
  *   --nodes N            cluster size (3 or 5 are the usual ones)
  *   --ops N              client operations in total
- *   --faults LIST        comma-separated fault types, `all`, or `none`:
+ *   --faults LIST        comma-separated fault types, `all` (the default), or `none`:
  *                        kill, kill-leader, pause, partition-leader, partition-split, partition-bridge,
  *                        restart-all, wipe, membership, transfer, slow-disk, disk-full
  *   --seed S             seeds every random choice (timing still varies)
- *   --rounds R           repeat the fault list R times, shuffled each time (default 1)
+ *   --rounds R           repeat the fault list R times, shuffled each time (default: one round
+ *                        per 3000 ops, so `--ops 100000` injects 33 rounds of every fault)
  *   --clients C          concurrent clients (default 12, at least 10 recommended)
  *   --keys K             keys the clients use (default 6)
  *   --timeout-ms MS      client timeout per operation (default 5000)
@@ -20,7 +21,7 @@
  *   --hold-ms A-B        how long each fault lasts (default 1500-3000)
  *   --net MODE           auto | netns | loopback (default auto: netns when root and `ip` exist)
  *   --bug NAME           plant a bug in every node (RAFTKV_TEST_BUG): staleFollowerReads, ackBeforeFsync
- *   --max-seconds S      hard limit of the run (default 600)
+ *   --max-seconds S      hard limit of the run (default: 600, more for long runs; see args.ts)
  *   --keep               keep the run directory (node logs, history.jsonl) even when it passes
  *   --discard            delete it even when the run fails (for runs expected to fail)
  *   --sweep              only remove resources left by killed runs, then exit

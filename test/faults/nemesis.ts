@@ -6,10 +6,12 @@
  * what the cluster tolerates.
  */
 
-import { closeSync, openSync, rmSync, statfsSync, writeFileSync, writeSync } from "node:fs";
+import { rmSync, statfsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { fillDisk } from "../cluster/tmpfs.ts";
 import type { FaultCluster, Status } from "./cluster.ts";
 import { sleep } from "./sys.ts";
+import { exchange } from "./workload.ts";
 
 /** Every fault type the runner knows. */
 export const FAULT_TYPES = [
@@ -26,6 +28,13 @@ export const FAULT_TYPES = [
   "slow-disk",
   "disk-full",
 ] as const;
+
+/** The tmpfs of each STATE_DIR when disk-full runs, and the reserve (MIN_FREE_BYTES) its nodes keep. */
+export const DISK_FULL_TMPFS_MIB = 48;
+/** MIN_FREE_BYTES of the nodes when disk-full runs. */
+export const DISK_FULL_RESERVE = "8Mi";
+/** What the "reserve" variant leaves free: below the reserve, above zero. */
+const DISK_FULL_LEAVE_BYTES = 3 * 1024 * 1024;
 
 /** One fault type. */
 export type FaultType = (typeof FAULT_TYPES)[number];
@@ -319,26 +328,51 @@ export async function inject(t: FaultType, ctx: NemesisContext): Promise<Injecte
       return { what: `transfer leadership twice (${done.join("; ")})`, heal: async () => {} };
     }
     case "disk-full": {
+      // Three ways to run out of disk (the node has MIN_FREE_BYTES of reserve, see runner.ts):
+      // - "reserve": free space drops below the reserve: writes refused (507), a leader hands over;
+      // - "last-byte": filled to the last byte: a write may meet ENOSPC and suspend the node;
+      // - "restart": SIGKILLed, filled to the last byte, started again: it starts suspended.
+      // In every case the process must stay up (a crash is a problem) and recover once space returns.
       const i = rand() < 0.5 ? await leader() : pick(rand, all);
       const n = c.nodes[i];
       if (!n) throw new Error("no node");
+      const wasLeader = (await leaderIndex(c)) === i;
+      const r = rand();
+      const how = r < 0.4 ? "reserve" : r < 0.8 ? "last-byte" : "restart";
       const ballast = join(n.stateDir, "ballast");
-      const bytes = fill(ballast);
+      if (how === "restart") await c.kill(i);
+      const bytes = fillDisk(ballast, how === "reserve" ? DISK_FULL_LEAVE_BYTES : 0);
+      if (how === "restart") c.start(i);
+      const probes: string[] = [];
+      const problems: string[] = [];
+      const probe = async () => {
+        const ex = await exchange(c.url(i), "POST", "/key", JSON.stringify({ diskprobe: probes.length }), 5000);
+        const code = ex.kind === "answer" ? String(JSON.parse(ex.body || "{}").code ?? "") : ex.code;
+        const line = ex.kind === "answer" ? `${ex.status}${code ? ` ${code}` : ""}` : `error ${code}`;
+        probes.push(line);
+        // Refusals and unknown outcomes are fine; a crash, a 500 or a refused connection is not.
+        if (ex.kind === "error" || ex.status === 500) problems.push(`a write to ${id(i)} got ${line}`);
+      };
+      await sleep(how === "restart" ? 1500 : 400);
+      await probe();
       return {
-        what: `fill ${id(i)}'s ${Math.round(statfsSync(n.stateDir).blocks / 256)} MiB tmpfs (ballast ${Math.round(bytes / 1024)} KiB)`,
+        what: `${how}: fill ${id(i)}${wasLeader ? " (the leader)" : ""}'s ${Math.round(statfsSync(n.stateDir).blocks / 256)} MiB tmpfs (ballast ${Math.round(bytes / 1024)} KiB${how === "reserve" ? ", below the reserve" : ", to the last byte"})`,
         heal: async () => {
-          if (!c.running(i)) {
-            // As a supervisor would: restart it while the disk is still full (it must not damage its store).
-            ctx.log(`  ${id(i)} is down; restarting it while its disk is still full`);
-            c.start(i);
-            await sleep(2000);
+          await probe();
+          if (how === "reserve" && wasLeader) {
+            // A low leader hands leadership to a voter with room (within a few election timeouts).
+            const end = performance.now() + 10_000;
+            let l = await leaderIndex(c);
+            while ((l === i || l === undefined) && performance.now() < end) {
+              await sleep(200);
+              l = await leaderIndex(c);
+            }
+            if (l === i || l === undefined) problems.push(`${id(i)} kept leading on a low disk for 10 s`);
           }
+          ctx.log(`  writes sent to ${id(i)} while its disk was full: ${probes.join("; ")}`);
           rmSync(ballast, { force: true });
-          if (!c.running(i)) {
-            ctx.log(`  ${id(i)} is down; restarting it with space freed`);
-            c.start(i);
-          }
         },
+        verify: async () => (problems.length > 0 ? problems.join("; ") : undefined),
       };
     }
     case "slow-disk": {
@@ -354,25 +388,4 @@ export async function inject(t: FaultType, ctx: NemesisContext): Promise<Injecte
       };
     }
   }
-}
-
-/** Fills the file system holding `file` by appending to it until ENOSPC; returns the bytes written. */
-function fill(file: string): number {
-  const fd = openSync(file, "a");
-  let total = 0;
-  try {
-    for (const size of [1 << 20, 64 << 10, 4 << 10, 512, 1]) {
-      const buf = Buffer.alloc(size, 0x61);
-      for (;;) {
-        try {
-          total += writeSync(fd, buf);
-        } catch {
-          break;
-        }
-      }
-    }
-  } finally {
-    closeSync(fd);
-  }
-  return total;
 }

@@ -65,6 +65,7 @@ test("an empty environment gives the documented defaults", () => {
     heartbeatTicks: 1,
     snapshotThreshold: 8192,
     maxBodyBytes: 1048576,
+    minFreeBytes: 64 * 1024 * 1024,
   });
 });
 
@@ -200,6 +201,18 @@ test("numbers are positive integers; ELECTION_TICKS > HEARTBEAT_TICKS", () => {
   }
   fails({ ELECTION_TICKS: "3", HEARTBEAT_TICKS: "3" }, "ELECTION_TICKS", /greater than HEARTBEAT_TICKS \(3\)/);
   assert.equal(ok({ ELECTION_TICKS: "4", HEARTBEAT_TICKS: "3", TICK_MS: "50" }).tickMs, 50);
+});
+
+test("MIN_FREE_BYTES takes a byte count with an optional unit; 0 turns the check off", () => {
+  assert.equal(ok({ MIN_FREE_BYTES: "0" }).minFreeBytes, 0);
+  assert.equal(ok({ MIN_FREE_BYTES: "4096" }).minFreeBytes, 4096);
+  assert.equal(ok({ MIN_FREE_BYTES: "8Mi" }).minFreeBytes, 8 * 1024 * 1024);
+  assert.equal(ok({ MIN_FREE_BYTES: "2G" }).minFreeBytes, 2e9);
+  assert.equal(ok({ MIN_FREE_BYTES: "1gi" }).minFreeBytes, 1024 ** 3);
+  for (const bad of ["-1", "1.5Mi", "64MB", "Mi", "1e6", "lots"]) {
+    fails({ MIN_FREE_BYTES: bad }, "MIN_FREE_BYTES", /not a byte count/);
+  }
+  fails({ MIN_FREE_BYTES: "99999999999999999Gi" }, "MIN_FREE_BYTES", /too large/);
 });
 
 test("loadConfig prints one line naming the variable and exits 2", () => {

@@ -12,7 +12,7 @@
 
 import type { Entry } from "../raft/types.ts";
 import { decodeValue, encodeValue, HIGH, KEYS, kvKey, kvKeyName } from "../storage/codec.ts";
-import { corruptStore, ioError, type RawDb, StorageError } from "../storage/open-level.ts";
+import { corruptStore, dbFailure, ioError, poisonDb, type RawDb, StorageError } from "../storage/open-level.ts";
 import { applyParsed, entryCommand, type KvView, keysRead } from "./apply.ts";
 import type { JsonValue } from "./command.ts";
 import type { ApplyResult, KeyValue, KvSnapshot, KvStore, ListOptions } from "./kv-store.ts";
@@ -121,12 +121,16 @@ export class LeveldbKv implements KvStore {
   }
 
   async #write(ops: BatchOp[]): Promise<void> {
+    const earlier = dbFailure(this.#db);
+    if (earlier) throw earlier;
     try {
       await this.#db.batch(ops);
     } catch (e) {
       // The database may or may not hold the batch; stop rather than guess.
-      this.#failed = ioError(this.#dir, "kv write", e);
-      throw this.#failed;
+      const failure = ioError(this.#dir, "kv write", e);
+      this.#failed = failure;
+      poisonDb(this.#db, failure);
+      throw failure;
     }
   }
 
@@ -220,8 +224,10 @@ export class LeveldbKv implements KvStore {
       try {
         await this.#db.clear(KV_RANGE);
       } catch (e) {
-        this.#failed = ioError(this.#dir, "kv clear", e);
-        throw this.#failed;
+        const failure = ioError(this.#dir, "kv clear", e);
+        this.#failed = failure;
+        poisonDb(this.#db, failure);
+        throw failure;
       }
       for (let i = 0; i < pairs.length; i += RESTORE_CHUNK) {
         const ops: BatchOp[] = pairs.slice(i, i + RESTORE_CHUNK).map(({ key, value }) => {

@@ -8,6 +8,7 @@
 import { type Consistency, type KvNode, type MemberStatus, NodeError, type NodeStatus } from "../api/kv-node.ts";
 import { type Command, encodeCommand, type JsonValue } from "../kv/command.ts";
 import type { ApplyResult, KeyValue } from "../kv/kv-store.ts";
+import type { DiskGuard } from "../storage/disk-guard.ts";
 import type { RaftTransport } from "../transport/raft-transport.ts";
 import type { RaftNode } from "./raft-node.ts";
 import { notLeader } from "./refusals.ts";
@@ -22,6 +23,8 @@ export interface NodeFacts {
   version: string;
   /** How long transferLeader waits for the new leader. */
   transferTimeoutMs: number;
+  /** STATE_DIR's free space; while low, this node refuses client writes when it leads. */
+  disk?: DiskGuard;
 }
 
 /** KvNode on top of a RaftNode. */
@@ -49,6 +52,9 @@ export class NodeApi implements KvNode {
     this.#open();
     // During an election, wait (bounded) for its outcome rather than fail at once.
     if (this.#node.core.lead === "") await this.#node.waitForLeader(this.#facts.transferTimeoutMs);
+    // Checked where the entry would be proposed: a follower forwards, and the leader checks its own disk.
+    const disk = this.#facts.disk;
+    if (disk?.low && this.isLeader()) throw storageFull(this.id, disk);
     const r = await this.#node.propose(encodeCommand(cmd));
     if (r.result.op === "invalid") throw new NodeError("BAD_BODY", r.result.error);
     return r;
@@ -207,6 +213,16 @@ export class NodeApi implements KvNode {
     }
     throw new NodeError("UNAVAILABLE", `${target} did not take over within ${this.#facts.transferTimeoutMs} ms`);
   }
+}
+
+/** The refusal of a client write on a leader whose disk is low: definite, nothing was proposed. */
+export function storageFull(id: string, disk: DiskGuard): NodeError {
+  const mib = (b: number) => `${(b / 1024 / 1024).toFixed(1)} MiB`;
+  return new NodeError(
+    "STORAGE_FULL",
+    `the leader ${id} has ${mib(disk.free ?? 0)} free in STATE_DIR, below MIN_FREE_BYTES (${mib(disk.minFreeBytes)}); ` +
+      "writes are refused until space is freed (reads still work)",
+  );
 }
 
 /** The voter (other than this node) with the highest match index, or undefined. */

@@ -58,6 +58,8 @@ export interface RaftNodeDeps {
   requestTimeoutMs: number;
   /** Called once when the node cannot go on (storage failed, invariant broken); the process should exit. */
   onFatal: (err: Error) => void;
+  /** True while STATE_DIR's free space is below the reserve (storage/disk-guard.ts); absent = never. */
+  diskLow?: () => boolean;
 }
 
 /** One running Raft member with its storage, state machine and transport. */
@@ -180,10 +182,22 @@ export class RaftNode {
     return () => this.#configListeners.delete(f);
   }
 
-  /** Queues messages from the Raft port; false once stopped. */
+  /**
+   * Queues messages from the Raft port; false once stopped. While the disk is
+   * low, appends that carry entries and snapshot chunks are dropped unread:
+   * the leader resends them later, as after any lost message, and this node
+   * writes nothing it does not have to (heartbeats and votes still pass).
+   */
   deliver(msgs: readonly Message[]): boolean {
     if (!this.#running) return false;
-    for (const m of msgs) this.#inbox.push(m);
+    const low = this.#d.diskLow?.() === true;
+    for (const m of msgs) {
+      if (low && ((m.type === "app" && (m.entries?.length ?? 0) > 0) || m.type === "snap")) {
+        metrics.raftRejected.inc({ reason: "disk_low" });
+        continue;
+      }
+      this.#inbox.push(m);
+    }
     this.#schedule();
     return true;
   }
@@ -282,6 +296,10 @@ export class RaftNode {
       this.#running = false;
       clearInterval(this.#ticker);
       this.#log.error("raft loop failed; the node stops", { err: e });
+      // Entries already sent to followers may still commit without us: the outcome is unknown.
+      const why = new NodeError("UNAVAILABLE", `the node stopped (${(e as Error).message}); the outcome is unknown`);
+      this.proposals.rejectAll(why);
+      this.#reads.rejectAll(why);
       this.#fatal(e as Error);
     }
   }
@@ -326,7 +344,7 @@ export class RaftNode {
 
   async #handleReady(): Promise<void> {
     const rd: Ready = this.core.ready();
-    if (rd.softState) this.#onSoft(rd.softState);
+    const lostLeadership = rd.softState ? this.#onSoft(rd.softState) : false;
     if (rd.snapshot && rd.snapshotRestore) {
       // Check a received snapshot before it is persisted: a bad one stored on
       // disk would make every later start fail. Refusing here (the node stops
@@ -362,6 +380,11 @@ export class RaftNode {
     if (rd.messages.length > 0) this.#d.transport.send(rd.messages);
     if (rd.snapshot && rd.snapshotRestore) await this.#restore(rd.snapshot.data, rd.snapshot.meta.index);
     if (rd.committed.length > 0) await this.#apply(rd.committed);
+    // Only after applying: a leader that removed itself steps down in the step that commits the removal,
+    // and that change (committed in this Ready) must answer success, not "leadership lost".
+    if (lostLeadership) {
+      this.proposals.rejectAll(new NodeError("UNAVAILABLE", "leadership lost before the entry was applied; retry"));
+    }
     for (const rs of rd.readStates) this.#reads.confirmed(rs, (i) => this.#appliedWaiters.wait(i, this.#applied));
     this.core.advance(rd);
   }
@@ -401,7 +424,8 @@ export class RaftNode {
     }
   }
 
-  #onSoft(s: SoftState): void {
+  /** Records a role/leader/term change; true when this node stopped leading. */
+  #onSoft(s: SoftState): boolean {
     const prev = this.#soft;
     this.#soft = s;
     if (s.lead !== "" && (s.lead !== this.#seenLeader.id || s.term !== this.#seenLeader.term)) {
@@ -416,17 +440,17 @@ export class RaftNode {
       prevTerm: prev.term,
       prevLeader: prev.lead,
     });
-    if (prev.state === "leader" && s.state !== "leader") {
-      this.proposals.rejectAll(new NodeError("UNAVAILABLE", "leadership lost before the entry was applied; retry"));
-    }
     if (prev.lead !== s.lead || prev.term !== s.term) this.#reads.leaderChanged(s.lead, s.term);
     for (const f of this.#softListeners) f(s);
+    return prev.state === "leader" && s.state !== "leader";
   }
 
   /** Starts a snapshot when enough was applied since the last one; the core compacts at the next cycle. */
   #maybeSnapshot(): void {
     const snapIndex = this.core.snapshot?.meta.index ?? 0;
     if (this.#snapshotting || this.#applied - snapIndex < this.#d.snapshotThreshold) return;
+    // A snapshot is written whole before the log shrinks: not while the reserve is all that is left.
+    if (this.#d.diskLow?.() === true) return;
     this.#snapshotting = true;
     const index = this.#applied;
     // No apply is in flight here, so the KV snapshot and this copy of the book are at the same index.

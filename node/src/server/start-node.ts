@@ -25,10 +25,12 @@ import type { Logger } from "../log.ts";
 import { MembershipBook } from "../membership-book.ts";
 import { RaftCore } from "../raft/core.ts";
 import type { PersistedState } from "../raft/types.ts";
+import type { DiskGuard } from "../storage/disk-guard.ts";
 import type { NodeStorage } from "../storage/open-storage.ts";
 import type { InfoResponse, JoinRequest } from "../transport/protocol.ts";
 import { createRaftApp, listenRaft, type RaftHandler } from "../transport/raft-server.ts";
 import { RaftTransport } from "../transport/raft-transport.ts";
+import { LowDiskHandover } from "./disk-handover.ts";
 import { MembershipAgent } from "./membership-agent.ts";
 import { bestTransferee, NodeApi } from "./node-api.ts";
 import { RaftNode } from "./raft-node.ts";
@@ -54,6 +56,8 @@ export interface StartOptions {
   onFatal: (err: Error) => void;
   /** Aborts a start that is still waiting for peers. */
   signal: AbortSignal;
+  /** STATE_DIR's free space (absent for KV_STORE=memory). */
+  disk?: DiskGuard;
 }
 
 /** Starts one node; rejects when the Raft port cannot listen or start-up was aborted. */
@@ -140,13 +144,18 @@ export async function startNode(cfg: Config, o: StartOptions): Promise<StartedNo
     snapshotThreshold: cfg.snapshotThreshold,
     requestTimeoutMs: Math.max(5000, 4 * electionMs),
     onFatal: o.onFatal,
+    ...(o.disk ? { diskLow: () => o.disk?.low === true } : {}),
   });
   const api = new NodeApi(node, transport, {
     clusterId: cfg.clusterId,
     kvStore: cfg.kvStore,
     version: o.version,
     transferTimeoutMs: Math.max(2000, 2 * electionMs),
+    ...(o.disk ? { disk: o.disk } : {}),
   });
+  const handover = o.disk
+    ? new LowDiskHandover({ node, transport, disk: o.disk, logger, everyMs: Math.max(1000, 2 * electionMs) })
+    : undefined;
   const agent = new MembershipAgent({
     node,
     transport,
@@ -167,10 +176,11 @@ export async function startNode(cfg: Config, o: StartOptions): Promise<StartedNo
       return node.deliver(msgs);
     },
     join: (req: JoinRequest) => agent.handleJoin(req),
-    info: () => nodeInfo(cfg, node),
+    info: () => nodeInfo(cfg, node, o.disk),
   };
   node.start();
   agent.start();
+  handover?.start();
   logger.info("raft node running", {
     incarnation: inc,
     raftAddr: topo.self.raftAddr,
@@ -184,6 +194,7 @@ export async function startNode(cfg: Config, o: StartOptions): Promise<StartedNo
     stopping ??= (async () => {
       api.closed = true;
       agent.stop();
+      handover?.stop();
       await handOver(node, logger, Math.min(3000, Math.max(1000, 2 * electionMs)));
       await node.stop();
       await transport.drain(200);
@@ -300,9 +311,10 @@ function preStartHandler(cfg: Config, topo: Topology, inc: string, initialized: 
 }
 
 /** /raft/v1/info of a running node. */
-function nodeInfo(cfg: Config, node: RaftNode): InfoResponse {
+function nodeInfo(cfg: Config, node: RaftNode, disk: DiskGuard | undefined): InfoResponse {
   const c = node.core;
   return {
+    diskLow: disk?.low === true,
     id: node.id,
     clusterId: cfg.clusterId,
     incarnation: c.inc,

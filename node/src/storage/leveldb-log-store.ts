@@ -41,7 +41,7 @@ import {
 } from "./codec.ts";
 import { checkLoaded, type LoadedParts, type LogBounds, planSave, type SavePlan } from "./log-plan.ts";
 import type { LogStore, LogStoreStats, SaveRequest } from "./log-store.ts";
-import { corruptStore, ioError, openLevel, type RawDb, StorageError } from "./open-level.ts";
+import { corruptStore, dbFailure, ioError, openLevel, poisonDb, type RawDb, StorageError } from "./open-level.ts";
 import { MARKER_FILE, readMarker, type StoreMarker, writeMarker } from "./store-marker.ts";
 import { checkLogs } from "./wal-check.ts";
 
@@ -297,9 +297,13 @@ export class LeveldbLogStore implements LogStore {
       this.#needSync = false;
       this.#opsHardState = undefined;
       try {
+        const earlier = dbFailure(this.db);
+        if (earlier) throw earlier;
         await this.db.batch(ops, { sync });
       } catch (e) {
-        this.#failed = ioError(this.dir, "synced write", e);
+        const failure = e instanceof StorageError ? e : ioError(this.dir, "synced write", e);
+        this.#failed = failure;
+        poisonDb(this.db, failure);
         for (const w of [...waiters, ...this.#waiters]) w.reject(this.#failed);
         this.#ops = [];
         this.#waiters = [];
@@ -374,7 +378,7 @@ export class LeveldbLogStore implements LogStore {
     // A clean stop leaves no undetectable window: sync the last hard state and record it. Best effort:
     // a mark that stays behind only weakens detection, it never refuses a sound store.
     const hs = this.#writtenHardState;
-    if (hs && !this.#failed) {
+    if (hs && !this.#failed && !dbFailure(this.db)) {
       try {
         if (hs !== this.#durableHardState) {
           await this.db.batch([{ type: "put", key: KEYS.hardState, value: encodeValue(KEYS.hardState, hs) }], {

@@ -34,6 +34,32 @@ export function ioError(dir: string, action: string, cause: unknown): StorageErr
   return new StorageError(code, `raftkv storage at ${dir}: ${action} failed: ${msg}`, { cause });
 }
 
+const failures = new WeakMap<RawDb, StorageError>();
+
+/**
+ * Records that a write to `db` failed. LevelDB itself accepts later writes
+ * after a failed one (only a failed sync stops it), but the failed record may
+ * sit torn in its write-ahead log; a record written after it would turn that
+ * harmless torn tail into damage in the middle of the log, which open()
+ * refuses (wal-check.ts). So after the first failure neither store writes
+ * again until the database is closed and reopened.
+ */
+export function poisonDb(db: RawDb, e: StorageError): void {
+  if (!failures.has(db)) failures.set(db, e);
+}
+
+/** The failure that stopped writes to `db`, if any (see poisonDb). */
+export function dbFailure(db: RawDb): StorageError | undefined {
+  return failures.get(db);
+}
+
+/** Whether an error (a StorageError, LevelDB's, or fs's) says the disk is full. */
+export function isNoSpace(e: unknown): boolean {
+  if (e instanceof StorageError) return e.code === "NO_SPACE";
+  const inner = (e as Error | undefined)?.cause instanceof Error ? ((e as Error).cause as Error) : (e as Error);
+  return (e as NodeJS.ErrnoException | undefined)?.code === "ENOSPC" || /no space|ENOSPC/i.test(inner?.message ?? "");
+}
+
 const LEVEL_FILE = /^(CURRENT|LOCK|LOG|LOG\.old|MANIFEST-\d+|\d+\.(log|ldb|sst))$/;
 
 /** The standard advice appended to corruption errors. */
@@ -69,6 +95,8 @@ export async function openLevel(dir: string, mustExist = false): Promise<RawDb> 
       throw new StorageError("LOCKED", `raftkv storage at ${dir} is in use by another process: ${msg}`, { cause: e });
     }
     if (exists && !names.includes("CURRENT")) throw corruptStore(dir, "the CURRENT file is missing", e);
+    if (isNoSpace(e))
+      throw new StorageError("NO_SPACE", `raftkv storage at ${dir} cannot be opened: ${msg}`, { cause: e });
     if (/^IO error/i.test(msg) && !/no such file/i.test(msg))
       throw new StorageError("IO", `raftkv storage at ${dir} cannot be opened: ${msg}`, { cause: e });
     throw corruptStore(dir, `LevelDB cannot open it (${msg})`, e);

@@ -190,6 +190,8 @@ export interface InfoResponse {
   leader: { id: string; raftAddr: string | undefined } | null;
   voters: Record<string, string>;
   learners: Record<string, string>;
+  /** True while this node's free space is below MIN_FREE_BYTES (a low-disk leader hands over only to `false`). */
+  diskLow?: boolean;
 }
 
 /** Re-exported for transport users. */
