@@ -347,7 +347,14 @@ export async function inject(t: FaultType, ctx: NemesisContext): Promise<Injecte
       const problems: string[] = [];
       const probe = async () => {
         const ex = await exchange(c.url(i), "POST", "/key", JSON.stringify({ diskprobe: probes.length }), 5000);
-        const code = ex.kind === "answer" ? String(JSON.parse(ex.body || "{}").code ?? "") : ex.code;
+        let code = ex.kind === "error" ? ex.code : "";
+        if (ex.kind === "answer") {
+          try {
+            code = String((JSON.parse(ex.body) as { code?: unknown }).code ?? "");
+          } catch {
+            code = "NOT_JSON";
+          }
+        }
         const line = ex.kind === "answer" ? `${ex.status}${code ? ` ${code}` : ""}` : `error ${code}`;
         probes.push(line);
         // Refusals and unknown outcomes are fine; a crash, a 500 or a refused connection is not.

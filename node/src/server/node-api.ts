@@ -94,7 +94,17 @@ export class NodeApi implements KvNode {
     // a follower serves "linearizable" reads from its local state without a ReadIndex round.
     const plantedStale = TEST_BUG_STALE_FOLLOWER_READS && !this.isLeader();
     if (consistency === "linearizable" && !plantedStale) await this.#node.readBarrier();
-    return (await this.#node.kv.get(key)) ?? null;
+    return (await this.#local(() => this.#node.kv.get(key))) ?? null;
+  }
+
+  /** A read of local state; if the node stopped meanwhile (its store closed), UNAVAILABLE rather than a 500. */
+  async #local<T>(read: () => Promise<T>): Promise<T> {
+    try {
+      return await read();
+    } catch (e) {
+      if (e instanceof NodeError || (this.#node.running && !this.closed)) throw e;
+      throw new NodeError("UNAVAILABLE", "the node stopped during the read; retry");
+    }
   }
 
   /** Keys by prefix. */
@@ -103,7 +113,7 @@ export class NodeApi implements KvNode {
     if (consistency === "linearizable") await this.#node.readBarrier();
     const opts: { prefix: string; limit: number; after?: string } = { prefix, limit };
     if (after !== undefined) opts.after = after;
-    return this.#node.kv.list(opts);
+    return this.#local(() => this.#node.kv.list(opts));
   }
 
   /** The /status document. */
