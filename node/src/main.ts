@@ -3,7 +3,9 @@
  * raftkv-node: one node from environment variables (see config.ts); with no
  * variables at all it runs a one-node cluster on :11000 (HTTP) and :12000
  * (Raft). Exit codes: 0 after a clean SIGTERM/SIGINT, 2 for bad
- * configuration, 3 for damaged storage, 1 for anything else.
+ * configuration, 3 for damaged storage, 1 for anything else. A full disk is
+ * not an exit: the node suspends itself until there is room (see the loop in
+ * main()).
  */
 
 import { readFileSync } from "node:fs";
@@ -221,9 +223,14 @@ function diskGuard(cfg: Config, logger: Logger): DiskGuard {
 /** Free bytes needed before a suspended store is reopened (LevelDB's recovery writes a table and a new log). */
 const MIN_ROOM_TO_REOPEN = 4 * 1024 * 1024;
 
+/** Free bytes a suspended node waits for: the guard's recovery level, and never less than MIN_ROOM_TO_REOPEN. */
+function roomToReopen(disk: DiskGuard | undefined): number {
+  return Math.max(disk?.recoverAt ?? 0, MIN_ROOM_TO_REOPEN);
+}
+
 /** What a suspended node answers (STORAGE_FULL) while it waits for room. */
 function suspendedReason(e: Error | undefined, disk: DiskGuard | undefined): string {
-  const need = Math.max(disk?.recoverAt ?? 0, MIN_ROOM_TO_REOPEN);
+  const need = roomToReopen(disk);
   const why = e ? `a write failed (${e.message})` : "the store cannot be opened";
   return `storage full: ${why}; the node is suspended and serves nothing until ${need} bytes are free in STATE_DIR`;
 }
@@ -236,7 +243,7 @@ async function waitForRoom(
   signal: AbortSignal,
   standIn: (reason: string) => void,
 ): Promise<void> {
-  const need = Math.max(disk.recoverAt, MIN_ROOM_TO_REOPEN);
+  const need = roomToReopen(disk);
   standIn(suspendedReason(e, disk));
   metrics.storageSuspended.set(1);
   while (!signal.aborted) {

@@ -14,14 +14,25 @@
  */
 
 import { statfs } from "node:fs/promises";
+import { dirname, resolve } from "node:path";
 
 /** Measures the bytes available to this process in the file system holding `dir`. */
 export type MeasureFree = (dir: string) => Promise<number>;
 
-/** Bytes available to unprivileged writers in the file system holding `dir`. */
+/**
+ * Bytes available to unprivileged writers in the file system that holds (or
+ * will hold) `dir`: its nearest existing ancestor is measured, so a STATE_DIR
+ * not created yet (first start, or a full disk refused the mkdir) still counts.
+ */
 export async function freeBytes(dir: string): Promise<number> {
-  const s = await statfs(dir);
-  return s.bavail * s.bsize;
+  for (let d = resolve(dir); ; d = dirname(d)) {
+    try {
+      const s = await statfs(d);
+      return s.bavail * s.bsize;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "ENOENT" || dirname(d) === d) throw e;
+    }
+  }
 }
 
 /** Settings of a DiskGuard. */

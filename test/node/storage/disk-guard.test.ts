@@ -86,6 +86,8 @@ test("freeBytes measures a real directory; start() polls and stop() ends it", as
   const dir = tempDir(t);
   const free = await freeBytes(dir);
   assert.ok(Number.isSafeInteger(free) && free > 0, `free ${free}`);
+  // A STATE_DIR not created yet is measured on its nearest existing ancestor.
+  assert.ok((await freeBytes(`${dir}/not/yet/made`)) > 0);
   const seen: number[] = [];
   const g = new DiskGuard({ dir, minFreeBytes: 1, pollMs: 5, onMeasure: (f) => seen.push(f) });
   g.start();
