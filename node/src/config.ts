@@ -22,6 +22,9 @@ export interface Peer {
 /** Which state machine and log storage to use. */
 export type KvStoreKind = "leveldb" | "memory";
 
+/** Who manages membership: the nodes themselves (join, promote) or an operator through the admin API. */
+export type MembershipMode = "self" | "operator";
+
 /** Log verbosity. */
 export type LogLevel = "debug" | "info" | "warn" | "error";
 
@@ -49,6 +52,8 @@ export interface Config {
   discoveryService: string | undefined;
   /** Voters to wait for before bootstrapping (static: the PEERS count). */
   bootstrapExpect: number;
+  /** `operator`: blank nodes never ask to join and the leader never promotes learners by itself. */
+  membership: MembershipMode;
   tickMs: number;
   electionTicks: number;
   heartbeatTicks: number;
@@ -283,6 +288,8 @@ function build(env: Record<string, string | undefined>, host: HostInfo): Config 
     bootstrapExpect = peers.length;
   }
 
+  const membership = oneOf("MEMBERSHIP", get("MEMBERSHIP") ?? "self", ["self", "operator"] as const);
+
   const tickMs = num("TICK_MS", 100);
   const electionTicks = num("ELECTION_TICKS", 10);
   const heartbeatTicks = num("HEARTBEAT_TICKS", 1);
@@ -313,6 +320,7 @@ function build(env: Record<string, string | undefined>, host: HostInfo): Config 
     discovery,
     discoveryService,
     bootstrapExpect,
+    membership,
     tickMs,
     electionTicks,
     heartbeatTicks,

@@ -204,6 +204,8 @@ export class TestCluster {
 /** The subset of /status the tests read. */
 export interface Status {
   id: string;
+  /** This node's own storage incarnation. */
+  incarnation: string;
   state: string;
   term: number;
   leader: { id: string; httpUrl: string } | null;

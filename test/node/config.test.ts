@@ -60,6 +60,7 @@ test("an empty environment gives the documented defaults", () => {
     discovery: "static",
     discoveryService: undefined,
     bootstrapExpect: 1,
+    membership: "self",
     tickMs: 100,
     electionTicks: 10,
     heartbeatTicks: 1,
@@ -174,6 +175,14 @@ test("CLUSTER_ID and LOG_LEVEL", () => {
   fails({ LOG_LEVEL: "trace" }, "LOG_LEVEL", /debug, info, warn, error/);
 });
 
+test("MEMBERSHIP: self (the default) or operator; nothing else", () => {
+  assert.equal(ok({}).membership, "self");
+  assert.equal(ok({ MEMBERSHIP: "operator" }).membership, "operator");
+  assert.equal(ok({ MEMBERSHIP: "Operator" }).membership, "operator");
+  assert.equal(ok({ MEMBERSHIP: " " }).membership, "self");
+  fails({ MEMBERSHIP: "manual" }, "MEMBERSHIP", /"manual" is not one of self, operator/);
+});
+
 test("DISCOVERY=dns needs a service name and BOOTSTRAP_EXPECT, and no PEERS", () => {
   const dns = { DISCOVERY: "dns", DISCOVERY_SERVICE: "raftkv.default.svc.cluster.local", BOOTSTRAP_EXPECT: "3" };
   const c = ok(dns);
@@ -230,6 +239,12 @@ test("loadConfig prints one line naming the variable and exits 2", () => {
     });
     assert.equal(bad.status, 2);
     assert.equal(bad.stderr, 'raftkv-node: invalid HTTP_PORT: "http" is not a port number\n');
+    const badMode = spawnSync(process.execPath, [script], {
+      env: { PATH: process.env.PATH, NODE_ID: "n1", RAFT_ADVERTISE_ADDR: "10.9.9.9", MEMBERSHIP: "auto" },
+      encoding: "utf8",
+    });
+    assert.equal(badMode.status, 2);
+    assert.equal(badMode.stderr, 'raftkv-node: invalid MEMBERSHIP: "auto" is not one of self, operator\n');
     const good = spawnSync(process.execPath, [script], {
       env: { PATH: process.env.PATH, NODE_ID: "n1", RAFT_ADVERTISE_ADDR: "10.9.9.9" },
       encoding: "utf8",

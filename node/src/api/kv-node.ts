@@ -37,6 +37,8 @@ export interface MemberStatus {
 /** The body of GET /status. */
 export interface NodeStatus {
   id: string;
+  /** This node's own storage incarnation (a new one means a new or wiped disk). */
+  incarnation: string;
   clusterId: string;
   state: "follower" | "preCandidate" | "candidate" | "leader";
   term: number;

@@ -8,6 +8,9 @@
  * - the leader promotes caught-up learners that asked to vote, one change at a time;
  * - every member makes sure the replicated book has its current addresses
  *   (an `announce` to the leader; the leader proposes its own record).
+ * With MEMBERSHIP=operator the operator owns joins and promotions (POST
+ * /admin/members, /admin/members/<id>/promote): a blank node waits to be
+ * added and the leader promotes nobody; announcing addresses stays.
  * A node never removes itself, on shutdown or otherwise.
  */
 
@@ -34,8 +37,10 @@ export interface AgentDeps {
   self: SelfInfo;
   /** Raft addresses to try when no leader is known (PEERS or discovered pods, without this node). */
   joinTargets: () => string[];
-  /** The store was empty at start: join until a member. */
+  /** The store was empty at start: join until a member (never with `operatorManaged`). */
   joining: boolean;
+  /** MEMBERSHIP=operator: never ask to join, never promote learners. */
+  operatorManaged?: boolean;
   /** Learners within this many entries of the commit index count as caught up. */
   promoteSlack?: number;
 }
@@ -103,7 +108,7 @@ export class MembershipAgent {
     const member = this.#isMember();
     if (member) this.#everMember = true;
     let mode: JoinRequest["mode"] | undefined;
-    if (!member && this.#d.joining && !this.#everMember) mode = "join";
+    if (!member && this.#d.joining && !this.#d.operatorManaged && !this.#everMember) mode = "join";
     else if (member && c.state !== "leader" && c.lead !== "" && !sameAddr(node.book.replicated(self.id), this.#mine))
       mode = "announce";
     if (!mode) return;
@@ -173,7 +178,7 @@ export class MembershipAgent {
     if (!sameAddr(node.book.replicated(this.#d.self.id), this.#mine)) {
       work = node.proposeMember(this.#d.self.id, this.#mine);
       what = "record own addresses";
-    } else {
+    } else if (!this.#d.operatorManaged) {
       const target = this.#promotable();
       if (target) {
         work = node.confChange({ op: "promote", id: target });

@@ -134,6 +134,7 @@ export class NodeApi implements KvNode {
     const lead = st.lead ? n.book.get(st.lead) : undefined;
     return {
       id: st.id,
+      incarnation: n.core.inc,
       clusterId: this.#facts.clusterId,
       state: st.state,
       term: st.term,

@@ -9,7 +9,8 @@
  *   poll every expected peer's /raft/v1/info: if any holds Raft state a
  *   cluster exists and we join; once all of them answer that they are empty,
  *   bootstrap a single-voter cluster (the others join it);
- * - empty store otherwise → start blank and join (membership-agent.ts).
+ * - empty store otherwise → start blank and join (membership-agent.ts), or,
+ *   with MEMBERSHIP=operator, start blank and wait for the operator to add it.
  * A blank node keeps its store's incarnation, so it can never vote under an
  * identity the cluster bound to an earlier disk.
  *
@@ -108,7 +109,15 @@ export async function startNode(cfg: Config, o: StartOptions): Promise<StartedNo
       } else {
         persisted = RaftCore.blank(inc);
         joining = true;
+        if (cfg.membership === "operator")
+          logger.info("waiting for the operator to add this node", { incarnation: inc });
       }
+    } else if (cfg.membership === "operator") {
+      logger.info("empty store: starting blank and waiting for the operator to add this node", {
+        seed: topo.seed,
+        incarnation: inc,
+      });
+      persisted = RaftCore.blank(inc);
     } else {
       logger.info("empty store: starting blank and asking to join", { seed: topo.seed });
       persisted = RaftCore.blank(inc);
@@ -162,6 +171,7 @@ export async function startNode(cfg: Config, o: StartOptions): Promise<StartedNo
     logger,
     self: topo.self,
     joining,
+    operatorManaged: cfg.membership === "operator",
     joinTargets: () => [...new Set([...others.map((p) => p.raftAddr), ...extraTargets])],
   });
   if (topo.mode === "dns" && cfg.discoveryService) {
@@ -187,6 +197,7 @@ export async function startNode(cfg: Config, o: StartOptions): Promise<StartedNo
     httpUrl: topo.self.httpUrl,
     voters: Object.keys(node.core.config.voters),
     joining,
+    membership: cfg.membership,
   });
 
   let stopping: Promise<void> | undefined;

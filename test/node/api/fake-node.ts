@@ -109,6 +109,7 @@ export class FakeNode implements KvNode {
           : null;
     return {
       id: this.id,
+      incarnation: "fake-incarnation",
       clusterId: "test",
       state: this.role.kind === "leader" ? "leader" : "follower",
       term: 1,
