@@ -12,7 +12,7 @@ import { loadConfig } from "../../operator/src/config.ts";
 import { createLogger } from "../../operator/src/log.ts";
 import { type RunningOperator, startOperator } from "../../operator/src/operator.ts";
 import type { NodeStatus } from "../../operator/src/plan/observed.ts";
-import { GROUP, PLURAL, type RaftKV, VERSION } from "../../operator/src/raftkv.ts";
+import { type Condition, GROUP, PLURAL, type RaftKV, VERSION } from "../../operator/src/raftkv.ts";
 import { waitFor } from "../cluster/harness.ts";
 import { type ControlPlane, startControlPlane } from "./control-plane.ts";
 import { logTails, type PodRunner, startPodRunner } from "./pod-runner.ts";
@@ -131,7 +131,7 @@ function readText(f: string): string {
 }
 
 /** A condition's status and reason on a RaftKV, or undefined. */
-export function condition(rkv: RaftKV, type: string): { status: string; reason: string } | undefined {
+export function condition(rkv: RaftKV, type: string): Condition | undefined {
   return rkv.status?.conditions?.find((c) => c.type === type);
 }
 
