@@ -8,46 +8,19 @@
  * resourceVersion, and status is compared before it is written.
  */
 
-import { randomBytes } from "node:crypto";
 import { isDeepStrictEqual } from "node:util";
-import {
-  ApiException,
-  PatchStrategy,
-  setHeaderOptions,
-  type V1ConfigMap,
-  type V1PersistentVolumeClaim,
-  type V1Pod,
-  type V1Secret,
-  type V1StatefulSet,
-} from "@kubernetes/client-node";
-import type { OperatorConfig } from "../config.ts";
-import { KubeApiError, kubeCall, statusOf, toKubeApiError } from "../kube/api-error.ts";
-import type { EventRecorder } from "../kube/events.ts";
-import type { KubeClients } from "../kube/kube-clients.ts";
-import { apply, patchStatus } from "../kube/server-side-apply.ts";
-import type { Logger } from "../log.ts";
-import type { MemberClient } from "../members/member-client.ts";
-import type { PodAddressing } from "../members/pod-addressing.ts";
-import type { OperatorMetrics } from "../metrics.ts";
+import { messageOf, statusOf } from "../kube/api-error.ts";
+import { patchStatus } from "../kube/server-side-apply.ts";
 import { planMembership } from "../plan/membership-planner.ts";
-import type { NodeAnswer, Observed } from "../plan/observed.ts";
+import type { Observed } from "../plan/observed.ts";
 import { buildStatus } from "../plan/status.ts";
 import type { Action, Plan } from "../plan/step.ts";
 import { GROUP, PLURAL, type RaftKV, type RaftKVStatus, VERSION } from "../raftkv.ts";
-import { bootstrapConfigName, secretName, selectorLabels, selectorString } from "../render/names.ts";
-import { render } from "../render/render.ts";
-import { observeClaims, observePods, observeStatefulSet } from "./observe.ts";
-
-/** What a pass needs. */
-export interface ReconcileDeps {
-  clients: KubeClients;
-  config: OperatorConfig;
-  logger: Logger;
-  events: EventRecorder;
-  metrics: OperatorMetrics;
-  members: MemberClient;
-  addressing: PodAddressing;
-}
+import { selectorString } from "../render/names.ts";
+import { applyChildren, expandClaims } from "./apply-children.ts";
+import { ensureBootstrapConfig, ensureSecret } from "./created-once.ts";
+import { observeCluster } from "./observe-cluster.ts";
+import type { ReconcileDeps } from "./reconcile-deps.ts";
 
 /** A RaftKV's namespace and name. */
 export interface ObjectKey {
@@ -64,9 +37,6 @@ export interface ReconcileResult {
 const BUSY_REQUEUE_MS = 1000;
 /** How soon to look again while blocked (quorum lost, pods failing). */
 const BLOCKED_REQUEUE_MS = 5000;
-const SERVICE_MONITOR_CRD = "servicemonitors.monitoring.coreos.com";
-const SECRET_KEY = "secret";
-const BOOTSTRAP_KEY = "BOOTSTRAP_EXPECT";
 
 /** Reconciles RaftKVs: see the file comment. */
 export class Reconciler {
@@ -84,20 +54,19 @@ export class Reconciler {
     const { namespace, name } = rkv.metadata;
     const log = this.#d.logger.child({ raftkv: `${namespace}/${name}` });
 
-    const secret = await this.#ensureSecret(rkv);
-    const bootstrapExpect = await this.#ensureBootstrapConfig(rkv);
-    const { observed, claimTemplateSize } = await this.#observe(rkv);
+    const { observed, claimTemplateSize } = await observeCluster(this.#d, rkv);
     const plan = planMembership(observed);
 
+    // Paused: nothing but status changes, not even the created-once children.
     let applyError: string | undefined;
-    if (!rkv.spec.paused) {
-      applyError = await this.#applyChildren(rkv, plan, secret, bootstrapExpect, claimTemplateSize);
-      if (!applyError) applyError = await this.#expandClaims(rkv, claimTemplateSize);
-      if (applyError) log.warn("applying children failed", { err: applyError });
-    }
     let actionError: string | undefined;
-    if (!rkv.spec.paused && !applyError && plan.action.kind !== "none") {
-      actionError = await this.#act(rkv, plan, observed, secret);
+    if (!rkv.spec.paused) {
+      const secret = await ensureSecret(this.#d, rkv);
+      const bootstrapExpect = await ensureBootstrapConfig(this.#d, rkv);
+      applyError = await applyChildren(this.#d, rkv, plan, secret, bootstrapExpect, claimTemplateSize);
+      if (!applyError) applyError = await expandClaims(this.#d, rkv, claimTemplateSize);
+      if (applyError) log.warn("applying children failed", { err: applyError });
+      else if (plan.action.kind !== "none") actionError = await this.#act(rkv, plan, observed, secret);
     }
 
     const status = buildStatus(observed, plan, rkv.status, {
@@ -128,189 +97,6 @@ export class Reconciler {
       if (statusOf(e) === 404) return undefined;
       throw e;
     }
-  }
-
-  /** The cluster's Raft secret: read it, or create it once with a fresh random value. */
-  async #ensureSecret(rkv: RaftKV): Promise<string> {
-    const { namespace } = rkv.metadata;
-    const name = secretName(rkv);
-    const existing = await readOrUndefined(() => this.#d.clients.core.readNamespacedSecret({ name, namespace }));
-    const value = secretValue(existing);
-    if (value) return value;
-    const fresh = randomBytes(32).toString("base64url");
-    const obj = this.#rendered(rkv, fresh, 1).createOnce.find((o) => o.kind === "Secret") as V1Secret;
-    if (existing) {
-      // A Secret of ours without a usable value (edited by hand): give it one.
-      await apply(this.#d.clients, obj);
-    } else {
-      await createIfAbsent(() => this.#d.clients.core.createNamespacedSecret({ namespace, body: obj }));
-    }
-    this.#d.events.record(rkv, "Normal", "SecretCreated", `created the cluster's Raft secret ${name}`);
-    const again = await this.#d.clients.core.readNamespacedSecret({ name, namespace });
-    const stored = secretValue(again);
-    if (!stored) throw new Error(`secret ${namespace}/${name} has no "${SECRET_KEY}" key`);
-    return stored;
-  }
-
-  /**
-   * BOOTSTRAP_EXPECT, fixed when the cluster is first created: pods read it at start from this ConfigMap,
-   * so the pod template never depends on spec.replicas and a replica change rolls nothing.
-   */
-  async #ensureBootstrapConfig(rkv: RaftKV): Promise<number> {
-    const { namespace } = rkv.metadata;
-    const name = bootstrapConfigName(rkv);
-    const existing = await readOrUndefined(() => this.#d.clients.core.readNamespacedConfigMap({ name, namespace }));
-    const n = Number(existing?.data?.[BOOTSTRAP_KEY]);
-    if (Number.isInteger(n) && n >= 1) return n;
-    // A cluster whose StatefulSet already exists keeps its size as the expectation; a new one uses spec.replicas.
-    const sts = await readOrUndefined(() =>
-      this.#d.clients.apps.readNamespacedStatefulSet({ name: rkv.metadata.name, namespace }),
-    );
-    const expect = sts?.spec?.replicas && sts.spec.replicas > 0 ? sts.spec.replicas : rkv.spec.replicas;
-    const obj = this.#rendered(rkv, "", expect).createOnce.find((o) => o.kind === "ConfigMap") as V1ConfigMap;
-    if (existing) await apply(this.#d.clients, obj);
-    else await createIfAbsent(() => this.#d.clients.core.createNamespacedConfigMap({ namespace, body: obj }));
-    return expect;
-  }
-
-  /** Rendered manifests for the created-once objects (the StatefulSet size does not matter for them). */
-  #rendered(rkv: RaftKV, raftSecret: string, bootstrapExpect: number) {
-    return render(rkv, {
-      statefulSetReplicas: 0,
-      raftSecret,
-      bootstrapExpect,
-      defaultImage: this.#d.config.nodeImage,
-      clusterDomain: this.#d.config.clusterDomain,
-      serviceMonitorCrd: false,
-    });
-  }
-
-  async #observe(rkv: RaftKV): Promise<{ observed: Observed; claimTemplateSize?: string }> {
-    const { namespace, name } = rkv.metadata;
-    const { core, apps } = this.#d.clients;
-    const labelSelector = labelSelectorOf(rkv);
-    const [sts, podList, claimList] = await Promise.all([
-      readOrUndefined<V1StatefulSet>(() => apps.readNamespacedStatefulSet({ name, namespace })),
-      core.listNamespacedPod({ namespace, labelSelector }),
-      core.listNamespacedPersistentVolumeClaim({ namespace, labelSelector }),
-    ]);
-    const ownedPods = podList.items.filter((p: V1Pod) => ownedBy(p, "StatefulSet", sts?.metadata?.uid));
-    const pods = observePods(ownedPods, name);
-    const claims = observeClaims(
-      claimList.items.filter((c: V1PersistentVolumeClaim) => c.metadata?.name?.startsWith(`data-${name}-`)),
-      name,
-    );
-    const nodes: Record<string, NodeAnswer> = {};
-    await Promise.all(
-      pods
-        .filter((p) => !p.deleting && p.phase === "Running")
-        .map(async (p) => {
-          const { httpUrl } = this.#d.addressing({ namespace, raftkv: name, pod: p.name });
-          nodes[p.name] = await this.#d.members.status(httpUrl);
-        }),
-    );
-    const observed: Observed = {
-      desiredReplicas: rkv.spec.replicas,
-      paused: rkv.spec.paused,
-      statefulSet: sts ? observeStatefulSet(sts) : undefined,
-      pods,
-      claims,
-      nodes,
-    };
-    // A StatefulSet's claim template is immutable: keep the size it was created with (see #expandClaims).
-    const size = sts?.spec?.volumeClaimTemplates?.find((t) => t.metadata?.name === "data")?.spec?.resources?.requests
-      ?.storage;
-    return size === undefined ? { observed } : { observed, claimTemplateSize: String(size) };
-  }
-
-  /**
-   * A grown spec.storage.size cannot reach the StatefulSet's claim template (immutable), so the existing
-   * claims are expanded in place; the storage class must allow expansion, or the API server says why.
-   */
-  async #expandClaims(rkv: RaftKV, templateSize: string | undefined): Promise<string | undefined> {
-    if (rkv.spec.kvStore !== "leveldb" || templateSize === undefined) return undefined;
-    const want = String(rkv.spec.storage.size);
-    if (want === templateSize) return undefined;
-    const { namespace, name } = rkv.metadata;
-    const claims = await this.#d.clients.core.listNamespacedPersistentVolumeClaim({
-      namespace,
-      labelSelector: labelSelectorOf(rkv),
-    });
-    for (const c of claims.items) {
-      const claim = c.metadata?.name ?? "";
-      if (!claim.startsWith(`data-${name}-`) || c.metadata?.deletionTimestamp) continue;
-      if (String(c.spec?.resources?.requests?.storage ?? "") === want) continue;
-      try {
-        await mergePatchClaimSize(this.#d.clients, namespace, claim, want);
-      } catch (e) {
-        return `expanding claim ${claim} to ${want}: ${messageOf(e)}`;
-      }
-    }
-    return undefined;
-  }
-
-  /** Server-side applies every child; removes optional children that are switched off. Returns an error text. */
-  async #applyChildren(
-    rkv: RaftKV,
-    plan: Plan,
-    secret: string,
-    bootstrapExpect: number,
-    claimTemplateSize: string | undefined,
-  ): Promise<string | undefined> {
-    const smWanted = rkv.spec.metrics.serviceMonitor.enabled && (await this.#serviceMonitorCrdExists());
-    const manifests = render(rkv, {
-      statefulSetReplicas: plan.statefulSetReplicas,
-      raftSecret: secret,
-      bootstrapExpect,
-      defaultImage: this.#d.config.nodeImage,
-      clusterDomain: this.#d.config.clusterDomain,
-      serviceMonitorCrd: smWanted,
-      ...(claimTemplateSize !== undefined ? { claimTemplateSize } : {}),
-    });
-    const failures: string[] = [];
-    for (const obj of manifests.applied) {
-      try {
-        await apply(this.#d.clients, obj);
-      } catch (e) {
-        failures.push(`${obj.kind} ${(obj.metadata as { name: string }).name}: ${messageOf(e)}`);
-      }
-    }
-    const kinds = new Set(manifests.applied.map((o) => o.kind));
-    const { namespace, name } = rkv.metadata;
-    if (!kinds.has("PodDisruptionBudget")) {
-      await this.#deleteOwned(
-        rkv,
-        () => this.#d.clients.policy.readNamespacedPodDisruptionBudget({ name, namespace }),
-        () => this.#d.clients.policy.deleteNamespacedPodDisruptionBudget({ name, namespace }),
-      ).catch((e) => failures.push(`PodDisruptionBudget ${name}: ${messageOf(e)}`));
-    }
-    if (!kinds.has("ServiceMonitor") && (await this.#serviceMonitorCrdExists())) {
-      const ref = { group: "monitoring.coreos.com", version: "v1", namespace, plural: "servicemonitors", name };
-      await this.#deleteOwned(
-        rkv,
-        () => this.#d.clients.customObjects.getNamespacedCustomObject(ref),
-        () => this.#d.clients.customObjects.deleteNamespacedCustomObject(ref),
-      ).catch((e) => failures.push(`ServiceMonitor ${name}: ${messageOf(e)}`));
-    }
-    return failures.length > 0 ? failures.join("; ") : undefined;
-  }
-
-  async #serviceMonitorCrdExists(): Promise<boolean> {
-    const crd = await readOrUndefined(() =>
-      this.#d.clients.apiextensions.readCustomResourceDefinition({ name: SERVICE_MONITOR_CRD }),
-    ).catch(() => undefined); // no permission to read CRDs: treat as absent
-    return crd !== undefined;
-  }
-
-  /** Deletes an object only when this RaftKV controls it. */
-  async #deleteOwned(rkv: RaftKV, read: () => Promise<unknown>, del: () => Promise<unknown>): Promise<void> {
-    const obj = (await readOrUndefined(read)) as {
-      metadata?: { ownerReferences?: { uid?: string; controller?: boolean }[] };
-    };
-    if (!obj?.metadata?.ownerReferences?.some((r) => r.uid === rkv.metadata.uid && r.controller)) return;
-    await del().catch((e) => {
-      if (statusOf(e) !== 404) throw e;
-    });
   }
 
   /** Carries out one action; records an Event and a metric either way. Returns an error text on failure. */
@@ -403,59 +189,7 @@ function need(url: string | undefined): string {
   return url;
 }
 
-function secretValue(s: V1Secret | undefined): string | undefined {
-  const b64 = s?.data?.[SECRET_KEY];
-  const v = b64 ? Buffer.from(b64, "base64").toString("utf8") : s?.stringData?.[SECRET_KEY];
-  return v && v.length >= 16 ? v : undefined;
-}
-
-function ownedBy(
-  obj: { metadata?: { ownerReferences?: { kind?: string; uid?: string }[] } },
-  kind: string,
-  uid?: string,
-) {
-  return uid !== undefined && obj.metadata?.ownerReferences?.some((r) => r.kind === kind && r.uid === uid) === true;
-}
-
 /** Status as the API server stores it (no undefined members), for comparison. */
 function normalize(s: RaftKVStatus): unknown {
   return JSON.parse(JSON.stringify(s));
-}
-
-/** A short message for a failed call: the API server's own message when there is one. */
-function messageOf(e: unknown): string {
-  return e instanceof KubeApiError || e instanceof ApiException ? toKubeApiError("", e).apiMessage : String(e);
-}
-
-/** Sets a claim's requested size (a merge patch: only that field). */
-async function mergePatchClaimSize(clients: KubeClients, namespace: string, name: string, size: string) {
-  await kubeCall(`expand claim ${namespace}/${name}`, () =>
-    clients.core.patchNamespacedPersistentVolumeClaim(
-      { name, namespace, body: { spec: { resources: { requests: { storage: size } } } } },
-      setHeaderOptions("Content-Type", PatchStrategy.MergePatch),
-    ),
-  );
-}
-
-async function readOrUndefined<T>(read: () => Promise<T>): Promise<T | undefined> {
-  try {
-    return await read();
-  } catch (e) {
-    if (statusOf(e) === 404) return undefined;
-    throw e;
-  }
-}
-
-async function createIfAbsent(create: () => Promise<unknown>): Promise<void> {
-  try {
-    await create();
-  } catch (e) {
-    if (statusOf(e) !== 409) throw e; // another pass created it first
-  }
-}
-
-function labelSelectorOf(rkv: RaftKV): string {
-  return Object.entries(selectorLabels(rkv))
-    .map(([k, v]) => `${k}=${v}`)
-    .join(",");
 }

@@ -83,3 +83,28 @@ function parseBody(body: unknown): { reason: string; message: string } {
   }
   return { reason: "", message: "" };
 }
+
+/** The object `read` returns, or undefined when it answers 404. */
+export async function readOrUndefined<T>(read: () => Promise<T>): Promise<T | undefined> {
+  try {
+    return await read();
+  } catch (e) {
+    if (statusOf(e) === 404) return undefined;
+    throw e;
+  }
+}
+
+/** Runs `create`; an object that already exists (409, another pass made it) is not an error. */
+export async function createIfAbsent(create: () => Promise<unknown>): Promise<void> {
+  try {
+    await create();
+  } catch (e) {
+    if (statusOf(e) !== 409) throw e;
+  }
+}
+
+/** A short message for a failed call: the API server's own message when there is one. */
+export function messageOf(e: unknown): string {
+  if (e instanceof KubeApiError || e instanceof ApiException) return toKubeApiError("", e).apiMessage;
+  return e instanceof Error ? e.message : String(e);
+}
