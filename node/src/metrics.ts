@@ -108,6 +108,12 @@ export const metrics = {
     help: "Times a write failed for lack of space and the node suspended itself until there was room.",
     registers: [registry],
   }),
+  followerMatchIndex: new Gauge({
+    name: "raftkv_follower_match_index",
+    help: "On the leader only: the highest log index known to be replicated on each other member, by peer id.",
+    labelNames: ["peer"] as const,
+    registers: [registry],
+  }),
   snapshots: new Counter({
     name: "raftkv_snapshots_total",
     help: "Snapshots created locally or restored from the leader.",
@@ -151,4 +157,25 @@ export interface HttpRequestRecord {
 export function recordHttpRequest(r: HttpRequestRecord): void {
   httpRequests.inc({ route: r.route, method: r.method, code: String(r.code), forwarded: String(r.forwarded) });
   httpSeconds.observe({ route: r.route, method: r.method }, r.seconds);
+}
+
+/** Peers that currently carry a raftkv_follower_match_index series. */
+const matchPeers = new Set<string>();
+
+/**
+ * Sets raftkv_follower_match_index from the leader's view of each other member (`undefined` when this
+ * node does not lead): a series per peer while leading, none otherwise, so a deposed leader or a removed
+ * member leaves no stale value behind.
+ */
+export function setFollowerMatch(followers: ReadonlyMap<string, number> | undefined): void {
+  for (const peer of matchPeers) {
+    if (followers?.has(peer)) continue;
+    metrics.followerMatchIndex.remove({ peer });
+    matchPeers.delete(peer);
+  }
+  if (!followers) return;
+  for (const [peer, match] of followers) {
+    metrics.followerMatchIndex.set({ peer }, match);
+    matchPeers.add(peer);
+  }
 }

@@ -16,7 +16,7 @@ import type { ApplyResult, KvStore } from "../kv/kv-store.ts";
 import { decodeSnapshot } from "../kv/snapshot-format.ts";
 import type { Logger } from "../log.ts";
 import { decodeMemberRecord, encodeMemberRecord, type MemberAddress, type MembershipBook } from "../membership-book.ts";
-import { metrics } from "../metrics.ts";
+import { metrics, setFollowerMatch } from "../metrics.ts";
 import { RaftCore } from "../raft/core.ts";
 import type { CoreOptions } from "../raft/options.ts";
 import type { ConfChange, Entry, Message, Outcome, PersistedState, Ready, SoftState } from "../raft/types.ts";
@@ -493,7 +493,15 @@ export class RaftNode {
     metrics.lastLogIndex.set(c.log.lastIndex());
     metrics.members.set({ role: "voter" }, Object.keys(c.config.voters).length);
     metrics.members.set({ role: "learner" }, Object.keys(c.config.learners).length);
+    setFollowerMatch(c.state === "leader" ? followerMatches(c) : undefined);
   }
+}
+
+/** The leader's match index of every other member (voters and learners), by id. */
+function followerMatches(c: RaftCore): Map<string, number> {
+  const m = new Map<string, number>();
+  for (const [id, pr] of c.prs) if (id !== c.id) m.set(id, pr.match);
+  return m;
 }
 
 /**

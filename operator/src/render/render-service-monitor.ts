@@ -19,7 +19,21 @@ export function renderServiceMonitor(rkv: RaftKV, crdPresent: boolean): Manifest
     spec: {
       // Only the client Service: the peer Service selects the same pods and would scrape each twice.
       selector: { matchLabels: { ...selectorLabels(rkv), [SERVICE_ROLE_LABEL]: CLIENT_SERVICE_ROLE } },
-      endpoints: [{ port: CLIENT_PORT_NAME, path: "/metrics", ...(sm.interval ? { interval: sm.interval } : {}) }],
+      endpoints: [
+        {
+          port: CLIENT_PORT_NAME,
+          path: "/metrics",
+          ...(sm.interval ? { interval: sm.interval } : {}),
+          // The dashboard and alerts group series by `raftkv` (the RaftKV's name) besides namespace and pod.
+          relabelings: [
+            {
+              sourceLabels: ["__meta_kubernetes_pod_label_app_kubernetes_io_instance"],
+              targetLabel: "raftkv",
+              action: "replace",
+            },
+          ],
+        },
+      ],
     },
   };
 }

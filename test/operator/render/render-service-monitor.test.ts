@@ -30,7 +30,20 @@ test("it scrapes /metrics on port client of the client Service only", () => {
   assert.equal(sm.metadata.labels.release, "prom");
   assert.equal(sm.metadata.labels["app.kubernetes.io/name"], "raftkv", "the operator's labels win");
   const spec = sm.spec as { selector: { matchLabels: Record<string, string> }; endpoints: unknown[] };
-  assert.deepEqual(spec.endpoints, [{ port: "client", path: "/metrics", interval: "15s" }]);
+  assert.deepEqual(spec.endpoints, [
+    {
+      port: "client",
+      path: "/metrics",
+      interval: "15s",
+      relabelings: [
+        {
+          sourceLabels: ["__meta_kubernetes_pod_label_app_kubernetes_io_instance"],
+          targetLabel: "raftkv",
+          action: "replace",
+        },
+      ],
+    },
+  ]);
   const match = spec.selector.matchLabels;
   assert.ok(selects(selectorLabels(r), match), "narrower than the pod selector");
   assert.equal(match[SERVICE_ROLE_LABEL], "client");

@@ -1,0 +1,42 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { metrics, registry, setFollowerMatch } from "../../node/src/metrics.ts";
+
+/** The raftkv_follower_match_index series as peer -> value. */
+async function matchSeries(): Promise<Record<string, number>> {
+  const got = await metrics.followerMatchIndex.get();
+  return Object.fromEntries(got.values.map((v) => [String(v.labels.peer), v.value]));
+}
+
+test("the leader exports one match index per follower, and updates it", async () => {
+  setFollowerMatch(
+    new Map([
+      ["n2", 10],
+      ["n3", 7],
+    ]),
+  );
+  assert.deepEqual(await matchSeries(), { n2: 10, n3: 7 });
+  setFollowerMatch(
+    new Map([
+      ["n2", 12],
+      ["n3", 12],
+    ]),
+  );
+  assert.deepEqual(await matchSeries(), { n2: 12, n3: 12 });
+  const text = await registry.metrics();
+  assert.match(text, /^raftkv_follower_match_index\{peer="n2"\} 12$/m);
+});
+
+test("a removed member's series goes away; so does every series when leadership is lost", async () => {
+  setFollowerMatch(
+    new Map([
+      ["n2", 5],
+      ["n3", 5],
+    ]),
+  );
+  setFollowerMatch(new Map([["n2", 6]]));
+  assert.deepEqual(await matchSeries(), { n2: 6 });
+  setFollowerMatch(undefined);
+  assert.deepEqual(await matchSeries(), {});
+  assert.doesNotMatch(await registry.metrics(), /^raftkv_follower_match_index\{/m);
+});
