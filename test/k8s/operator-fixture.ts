@@ -15,11 +15,10 @@ import type { NodeStatus } from "../../operator/src/plan/observed.ts";
 import { type Condition, GROUP, PLURAL, type RaftKV, VERSION } from "../../operator/src/raftkv.ts";
 import { waitFor } from "../cluster/harness.ts";
 import { type ControlPlane, startControlPlane } from "./control-plane.ts";
+import { installRaftKVCrd } from "./install-crd.ts";
 import { logTails, type PodRunner, startPodRunner } from "./pod-runner.ts";
 
 const ROOT = join(import.meta.dirname, "..", "..");
-/** crds/raftkv.yaml. */
-export const CRD_FILE = join(ROOT, "crds", "raftkv.yaml");
 /** examples/raftkv.yaml. */
 export const EXAMPLE_FILE = join(ROOT, "examples", "raftkv.yaml");
 
@@ -49,10 +48,7 @@ export async function startWorld(namespace: string): Promise<OperatorWorld> {
   const operators: RunningOperator[] = [];
   let runner: PodRunner | undefined;
   try {
-    const crd = await cp.kubectl(["apply", "--server-side", "-f", CRD_FILE]);
-    if (crd.code !== 0) throw new Error(`applying the CRD failed: ${crd.stderr}`);
-    const est = await cp.kubectl(["wait", "--for=condition=Established", "crd/raftkvs.raftkv.io", "--timeout=30s"]);
-    if (est.code !== 0) throw new Error(`CRD not established: ${est.stderr}`);
+    await installRaftKVCrd(cp);
     const ns = await cp.kubectl(["create", "namespace", namespace]);
     if (ns.code !== 0) throw new Error(`creating namespace failed: ${ns.stderr}`);
     runner = await startPodRunner({ kc: cp.kc, namespace });
