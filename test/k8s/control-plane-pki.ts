@@ -26,7 +26,8 @@ export interface Pki {
   pem: { ca: string; adminCert: string; adminKey: string };
 }
 
-function newKey(path: string): { priv: string; pub: string } {
+/** Writes a new EC P-256 private key (PKCS#8 PEM) to `path`; returns it and its public key in PEM. */
+export function newKey(path: string): { priv: string; pub: string } {
   const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
   const priv = privateKey.export({ type: "pkcs8", format: "pem" }).toString();
   writeFileSync(path, priv, { mode: 0o600 });
@@ -43,8 +44,16 @@ function config(path: string, subject: Record<string, string>, ext: string[]): s
   return path;
 }
 
-/** Signs a certificate for `key` with the CA (`req -x509 -CA` skips the separate CSR step). */
-async function issue(dir: string, name: string, subject: Record<string, string>, ext: string[]): Promise<string> {
+/**
+ * Signs a certificate for the key at `dir`/`name`.key with the CA in `dir` (`req -x509 -CA` skips the
+ * separate CSR step); `ext` are openssl extension lines. Returns the certificate's path.
+ */
+export async function issue(
+  dir: string,
+  name: string,
+  subject: Record<string, string>,
+  ext: string[],
+): Promise<string> {
   const cfg = config(join(dir, `${name}.cnf`), subject, ext);
   const out = join(dir, `${name}.crt`);
   await run("openssl", [

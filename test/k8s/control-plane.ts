@@ -237,35 +237,7 @@ class LocalControlPlane implements ControlPlane {
   }
 
   kubectl(args: string[], opts: { input?: string; timeoutMs?: number } = {}): Promise<KubectlResult> {
-    const timeoutMs = opts.timeoutMs ?? 60_000;
-    return new Promise((resolve, reject) => {
-      const child = spawn(join(this.binDir, "kubectl"), args, {
-        env: { ...process.env, KUBECONFIG: this.kubeconfig },
-        stdio: ["pipe", "pipe", "pipe"],
-      });
-      let stdout = "";
-      let stderr = "";
-      child.stdout.setEncoding("utf8").on("data", (d: string) => {
-        stdout += d;
-      });
-      child.stderr.setEncoding("utf8").on("data", (d: string) => {
-        stderr += d;
-      });
-      const timer = setTimeout(() => {
-        child.kill("SIGKILL");
-        reject(new Error(`kubectl ${args.join(" ")} took over ${timeoutMs} ms; stderr so far: ${stderr}`));
-      }, timeoutMs);
-      child.once("error", (err) => {
-        clearTimeout(timer);
-        reject(new Error(`kubectl ${args.join(" ")}: ${err.message}`));
-      });
-      child.once("close", (code, signal) => {
-        clearTimeout(timer);
-        resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr });
-      });
-      child.stdin.on("error", () => {}); // kubectl may exit before reading its input; its exit code says why
-      child.stdin.end(opts.input ?? "");
-    });
+    return runKubectl(join(this.binDir, "kubectl"), this.kubeconfig, args, opts);
   }
 
   async kubeconfigFor(user: { token: string } | { namespace: string; serviceAccount: string }): Promise<string> {
@@ -319,12 +291,50 @@ class LocalControlPlane implements ControlPlane {
   }
 }
 
+/** Runs `kubectl` with KUBECONFIG=`kubeconfig`; rejects only if it cannot run or exceeds `timeoutMs` (default 60 s). */
+export function runKubectl(
+  kubectl: string,
+  kubeconfig: string,
+  args: string[],
+  opts: { input?: string; timeoutMs?: number } = {},
+): Promise<KubectlResult> {
+  const timeoutMs = opts.timeoutMs ?? 60_000;
+  return new Promise((resolve, reject) => {
+    const child = spawn(kubectl, args, {
+      env: { ...process.env, KUBECONFIG: kubeconfig },
+      stdio: ["pipe", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.setEncoding("utf8").on("data", (d: string) => {
+      stdout += d;
+    });
+    child.stderr.setEncoding("utf8").on("data", (d: string) => {
+      stderr += d;
+    });
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Error(`kubectl ${args.join(" ")} took over ${timeoutMs} ms; stderr so far: ${stderr}`));
+    }, timeoutMs);
+    child.once("error", (err) => {
+      clearTimeout(timer);
+      reject(new Error(`kubectl ${args.join(" ")}: ${err.message}`));
+    });
+    child.once("close", (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr });
+    });
+    child.stdin.on("error", () => {}); // kubectl may exit before reading its input; its exit code says why
+    child.stdin.end(opts.input ?? "");
+  });
+}
+
 function b64(s: string): string {
   return Buffer.from(s).toString("base64");
 }
 
 /** Polls `check` every 100 ms until it returns true; fails early if `c` exits, with its log's tail. */
-async function poll(c: Component, what: string, ms: number, check: () => Promise<boolean>): Promise<void> {
+export async function poll(c: Component, what: string, ms: number, check: () => Promise<boolean>): Promise<void> {
   const end = Date.now() + ms;
   let last = "";
   while (Date.now() < end) {
@@ -339,8 +349,8 @@ async function poll(c: Component, what: string, ms: number, check: () => Promise
   throw componentError(c, `timed out after ${ms} ms waiting for ${what}${last ? ` (last error: ${last})` : ""}`);
 }
 
-/** True if GET `url` answers 200 within 2 s. */
-function httpOk(url: string, tls?: { ca: string; cert: string; key: string }): Promise<boolean> {
+/** True if GET `url` answers 200 within 2 s; rejects with the failing /readyz checks otherwise. */
+export function httpOk(url: string, tls?: { ca: string; cert: string; key: string }): Promise<boolean> {
   return new Promise((resolve, reject) => {
     const req = (url.startsWith("https:") ? httpsRequest : httpRequest)(url, { timeout: 2_000, ...tls }, (res) => {
       let body = "";
