@@ -17,6 +17,7 @@ import {
   type V1StatefulSet,
 } from "@kubernetes/client-node";
 import type { NodeStatus } from "../../operator/src/plan/observed.ts";
+import { waitFor } from "../cluster/harness.ts";
 import { type ControlPlane, startControlPlane } from "./control-plane.ts";
 import { logTails, type PodRunner, startPodRunner } from "./pod-runner.ts";
 
@@ -29,22 +30,6 @@ let core: CoreV1Api;
 let apps: AppsV1Api;
 let runner: PodRunner;
 let failed = false;
-
-/** Polls `f` every 250 ms until it returns a value other than undefined; throws after `ms` with the last error. */
-async function eventually<T>(what: string, ms: number, f: () => Promise<T | undefined>): Promise<T> {
-  const end = Date.now() + ms;
-  let last: unknown;
-  while (Date.now() < end) {
-    try {
-      const v = await f();
-      if (v !== undefined) return v;
-    } catch (e) {
-      last = e;
-    }
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  throw new Error(`timed out after ${ms} ms waiting for ${what}${last ? ` (last error: ${String(last)})` : ""}`);
-}
 
 async function nodeHttp(pod: string, path: string, init: RequestInit = {}): Promise<{ status: number; body: unknown }> {
   const { httpUrl } = runner.addressing({ namespace: NS, raftkv: "kv", pod });
@@ -62,7 +47,7 @@ const condition = (p: V1Pod, type: string): V1PodCondition | undefined =>
 
 /** The pod once it is Ready (a new one when `notUid` is given), with the runner's IP. */
 function readyPod(name: string, ms: number, notUid?: string): Promise<V1Pod> {
-  return eventually(`pod ${name} Ready`, ms, async () => {
+  return waitFor(`pod ${name} Ready`, ms, async () => {
     const p = await core.readNamespacedPod({ name, namespace: NS });
     if (p.metadata?.uid === notUid || p.metadata?.deletionTimestamp) return undefined;
     return condition(p, "Ready")?.status === "True" ? p : undefined;
@@ -133,7 +118,7 @@ describe("pod runner", () => {
       core = cp.kc.makeApiClient(CoreV1Api);
       apps = cp.kc.makeApiClient(AppsV1Api);
       await core.createNamespace({ body: { metadata: { name: NS } } });
-      await eventually("the default ServiceAccount", 30_000, async () => {
+      await waitFor("the default ServiceAccount", 30_000, async () => {
         await core.readNamespacedServiceAccount({ name: "default", namespace: NS });
         return true;
       });
@@ -212,13 +197,13 @@ describe("pod runner", () => {
         ["kv-0", "kv-1", "kv-2"],
       );
       // The StatefulSet controller counts them too.
-      await eventually("readyReplicas 3", 20_000, async () =>
+      await waitFor("readyReplicas 3", 20_000, async () =>
         (await apps.readNamespacedStatefulSet({ name: "kv", namespace: NS })).status?.readyReplicas === 3
           ? true
           : undefined,
       );
 
-      const statuses = await eventually("one leader with three voters", 20_000, async () => {
+      const statuses = await waitFor("one leader with three voters", 20_000, async () => {
         const sts = await Promise.all(["kv-0", "kv-1", "kv-2"].map(nodeStatus));
         const leaders = sts.filter((s) => s?.state === "leader");
         const lead = leaders[0];
@@ -240,7 +225,7 @@ describe("pod runner", () => {
       const before = runner.processes().find((p) => p.pod === "kv-0");
       assert.ok(before);
       await runner.killPod("kv-0", "SIGKILL");
-      const p = await eventually("kv-0 restarted and Ready", 40_000, async () => {
+      const p = await waitFor("kv-0 restarted and Ready", 40_000, async () => {
         const pod = await core.readNamespacedPod({ name: "kv-0", namespace: NS });
         const cs = pod.status?.containerStatuses?.[0];
         return cs?.restartCount === 1 && cs.ready ? pod : undefined;
@@ -266,7 +251,7 @@ describe("pod runner", () => {
       const oldLog = readFileSync(join(runner.logDir, `${NS}_kv-1_${oldUid.slice(0, 8)}.log`), "utf8");
       assert.match(oldLog, /"stopped".*"exitCode":0/);
       assert.equal(fresh.status?.containerStatuses?.[0]?.restartCount, 0);
-      const st = await eventually("kv-1 answers /status", 20_000, () => nodeStatus("kv-1"));
+      const st = await waitFor("kv-1 answers /status", 20_000, () => nodeStatus("kv-1"));
       assert.equal(st.incarnation, incarnation, "same store, same incarnation");
       const stale = await nodeHttp("kv-1", "/key/color?consistency=stale");
       assert.deepEqual(stale.body, { color: "teal" });
@@ -289,7 +274,7 @@ describe("pod runner", () => {
       const claim = await core.readNamespacedPersistentVolumeClaim({ name: "data-kv-2", namespace: NS });
       assert.notEqual(claim.metadata?.uid, oldClaim.metadata?.uid);
       assert.equal(existsSync(oldDir), false, "the old claim's data died with it");
-      const st = await eventually("kv-2 answers /status", 20_000, () => nodeStatus("kv-2"));
+      const st = await waitFor("kv-2 answers /status", 20_000, () => nodeStatus("kv-2"));
       assert.notEqual(st.incarnation, incarnation, "an empty store has a new incarnation");
     }),
   );
@@ -298,7 +283,7 @@ describe("pod runner", () => {
     track(async () => {
       const c = container("raftkv:missing", { imagePullPolicy: "Never" });
       await apps.createNamespacedStatefulSet({ namespace: NS, body: statefulSet("bad", 1, c, false) });
-      const p = await eventually("bad-0 waiting", 30_000, async () => {
+      const p = await waitFor("bad-0 waiting", 30_000, async () => {
         const pod = await core.readNamespacedPod({ name: "bad-0", namespace: NS });
         return pod.status?.containerStatuses?.[0]?.state?.waiting?.reason === "ErrImageNeverPull" ? pod : undefined;
       });
@@ -327,7 +312,7 @@ describe("pod runner", () => {
           namespace: NS,
           body: { metadata: { name: "crash" }, spec: { containers: [{ ...c, volumeMounts: [], lifecycle: {} }] } },
         });
-        const p = await eventually("crash in CrashLoopBackOff after 2 restarts", 30_000, async () => {
+        const p = await waitFor("crash in CrashLoopBackOff after 2 restarts", 30_000, async () => {
           const pod = await core.readNamespacedPod({ name: "crash", namespace: NS });
           const cs = pod.status?.containerStatuses?.[0];
           return cs?.state?.waiting?.reason === "CrashLoopBackOff" && cs.restartCount >= 2 ? pod : undefined;
@@ -351,14 +336,14 @@ describe("pod runner", () => {
         namespace: NS,
         body: { metadata: { name: "nopull" }, spec: { containers: [c] } },
       });
-      const p = await eventually("nopull waiting", 20_000, async () => {
+      const p = await waitFor("nopull waiting", 20_000, async () => {
         const pod = await core.readNamespacedPod({ name: "nopull", namespace: NS });
         return pod.status?.containerStatuses?.[0]?.state?.waiting?.reason === "ImagePullBackOff" ? pod : undefined;
       });
       assert.match(p.status?.containerStatuses?.[0]?.state?.waiting?.message ?? "", /does-not-exist/);
       // Deleting a pod whose container never started is immediate.
       await core.deleteNamespacedPod({ name: "nopull", namespace: NS });
-      await eventually("nopull gone", 10_000, async () =>
+      await waitFor("nopull gone", 10_000, async () =>
         (await core.listNamespacedPod({ namespace: NS })).items.some((x) => x.metadata?.name === "nopull")
           ? undefined
           : true,
@@ -385,7 +370,7 @@ describe("pod runner", () => {
         },
       });
       const p = await readyPod("solo", 60_000);
-      const st = await eventually("solo leads itself", 20_000, async () => {
+      const st = await waitFor("solo leads itself", 20_000, async () => {
         const s = await nodeStatus("solo");
         return s?.state === "leader" ? s : undefined;
       });
@@ -397,7 +382,7 @@ describe("pod runner", () => {
       const scratch = join(runner.logDir, "..", "pods", p.metadata?.uid ?? "", "volumes", "scratch", "state");
       assert.ok(existsSync(scratch));
       await core.deleteNamespacedPod({ name: "solo", namespace: NS });
-      await eventually("solo gone with its emptyDir", 30_000, async () =>
+      await waitFor("solo gone with its emptyDir", 30_000, async () =>
         (await core.listNamespacedPod({ namespace: NS })).items.some((x) => x.metadata?.name === "solo") ||
         existsSync(scratch)
           ? undefined

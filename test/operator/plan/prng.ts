@@ -1,26 +1,24 @@
-/** A tiny seeded PRNG (mulberry32) for the planner's generated-state and model tests. */
+/** The Raft core's seeded generator (mulberry32), with the inclusive ranges and picks the planner's tests use. */
+
+import { Rng } from "../../../node/src/raft/rng.ts";
 
 /** Deterministic random numbers from a 32-bit seed. */
 export class Prng {
-  private state: number;
+  readonly #rng: Rng;
 
   /** Starts the sequence of `seed`. */
   constructor(seed: number) {
-    this.state = seed >>> 0;
+    this.#rng = new Rng(seed);
   }
 
   /** A float in [0, 1). */
   next(): number {
-    this.state = (this.state + 0x6d2b79f5) >>> 0;
-    let t = this.state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    return this.#rng.next();
   }
 
   /** An integer in [lo, hi]. */
   int(lo: number, hi: number): number {
-    return lo + Math.floor(this.next() * (hi - lo + 1));
+    return this.#rng.int(lo, hi + 1);
   }
 
   /** True with probability p. */
