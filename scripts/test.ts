@@ -6,7 +6,7 @@
  *   npm test -- --only repo          only test files under test/repo/ (any folder under test/ works)
  *   npm test -- --test-name-pattern=election   flags starting with --test are passed to `node --test`
  *
- * Steps: typecheck, lint (alias: check), unit, sim, cluster, faults, k8s, e2e.
+ * Steps: typecheck, lint (alias: check), unit, sim, cluster, faults, k8s, images, e2e.
  * Every step runs even if an earlier one failed; the exit code is non-zero if any failed.
  * Each tier also writes TAP to .cache/test-results/<tier>.tap; the counts in the summary come from there.
  */
@@ -22,7 +22,7 @@ const resultsDir = join(root, ".cache", "test-results");
  * fault-injection runs; the rest of test/faults/ is the checker's unit tests). Everything else
  * under test/ is the unit tier.
  */
-const heavyTiers = ["sim", "cluster", "faults", "k8s", "e2e"] as const;
+const heavyTiers = ["sim", "cluster", "faults", "k8s", "images", "e2e"] as const;
 const tiers = ["unit", ...heavyTiers] as const;
 const allSteps = ["typecheck", "lint", ...tiers];
 
