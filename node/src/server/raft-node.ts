@@ -355,6 +355,9 @@ export class RaftNode {
         throw new Error(`refusing a snapshot from the leader that does not decode: ${(e as Error).message}`);
       }
     }
+    // The leader's appends leave now and its own write runs meanwhile (the core marks which may: see Ready).
+    const early = TEST_BUG_ACK_BEFORE_FSYNC ? undefined : rd.sendBeforePersist;
+    if (early) this.#d.transport.send(early);
     if (rd.hardState || rd.entries.length > 0 || rd.snapshot) {
       const end = rd.mustSync ? metrics.fsyncSeconds.startTimer() : undefined;
       const req: Parameters<LogStore["save"]>[0] = {
@@ -377,7 +380,12 @@ export class RaftNode {
       } else await this.#d.log.save(req);
       end?.();
     }
-    if (rd.messages.length > 0) this.#d.transport.send(rd.messages);
+    if (early === undefined) {
+      if (rd.messages.length > 0) this.#d.transport.send(rd.messages);
+    } else if (rd.messages.length > early.length) {
+      const sent = new Set(early);
+      this.#d.transport.send(rd.messages.filter((m) => !sent.has(m)));
+    }
     if (rd.snapshot && rd.snapshotRestore) await this.#restore(rd.snapshot.data, rd.snapshot.meta.index);
     if (rd.committed.length > 0) await this.#apply(rd.committed);
     // Only after applying: a leader that removed itself steps down in the step that commits the removal,
