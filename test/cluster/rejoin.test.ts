@@ -21,7 +21,8 @@ test("a node far behind catches up by snapshot; a wiped seed rejoins under a new
     const batch: Record<string, number> = {};
     for (let j = k; j < k + 10; j++) batch[`k${j}`] = j;
     // Single-key writes would be slower; ten keys per entry, thirty entries, plus one entry per key below.
-    assert.equal((await c.http(leader, "POST", "/key", batch)).status, 200);
+    const wr = await c.http(leader, "POST", "/key", batch);
+    assert.equal(wr.status, 200, JSON.stringify(wr.body));
     for (let j = k; j < k + 3; j++) assert.equal((await c.http(leader, "POST", "/key", { [`s${j}`]: j })).status, 200);
   }
   assert.ok(

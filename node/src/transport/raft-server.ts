@@ -19,6 +19,8 @@ import {
   type Lane,
   lanePath,
   messageProblem,
+  PROPOSE_PATH,
+  type ProposeAnswer,
   RAFT_PREFIX,
 } from "./protocol.ts";
 
@@ -37,6 +39,8 @@ export interface RaftHandler {
   join(req: JoinRequest): Promise<{ status: number; body: unknown }>;
   /** What this node knows of the cluster. */
   info(): InfoResponse;
+  /** Proposes client writes forwarded by a follower; absent while the node starts (503). */
+  propose?(datas: string[]): Promise<ProposeAnswer[]>;
 }
 
 /** Settings of the Raft port. */
@@ -120,6 +124,21 @@ export function createRaftApp(o: RaftServerOptions): express.Express {
       res.status(204).end();
     });
   }
+
+  app.post(PROPOSE_PATH, async (req: Request, res: Response) => {
+    const datas = req.body as unknown;
+    if (!Array.isArray(datas) || !datas.every((d) => typeof d === "string")) {
+      return void fail(res, 400, "BAD_BODY", "body must be a JSON array of strings");
+    }
+    const h = o.handler();
+    if (!h?.propose) return void fail(res, 503, "NOT_READY", "node is not running yet");
+    try {
+      res.json(await h.propose(datas as string[]));
+    } catch (e) {
+      o.logger.warn("forwarded proposals failed", { err: e });
+      fail(res, 500, "INTERNAL", (e as Error).message);
+    }
+  });
 
   app.post(`${RAFT_PREFIX}/join`, async (req: Request, res: Response) => {
     const p = joinProblem(req.body);
