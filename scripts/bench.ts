@@ -10,7 +10,7 @@
  *   npm run bench                     every workload, 3 repeats of a 3 s window after 1 s of warm-up (~6 min)
  *   npm run bench -- --quick          tiny windows, to prove the bench works (CI; ~30 s; no timing verdicts)
  *   npm run bench -- --scale          also: load 1,000,000 keys, snapshot, a new member catching up, RSS (~5 min)
- *   npm run bench -- --only write     only workloads whose name contains "write"
+ *   npm run bench -- --only write     only workloads whose name contains "write" (--clients 64: only at 64 clients)
  *   npm run bench -- --failover 5     fail-over repeats (kill -9 of the leader → first acknowledged write)
  *   npm run bench -- --no-etcd        raftkv alone
  */
@@ -37,6 +37,7 @@ const QUICK = flag("--quick");
 const SCALE = flag("--scale");
 const NO_ETCD = flag("--no-etcd");
 const ONLY = opt("--only");
+const CLIENTS = opt("--clients");
 const WARMUP_MS = Number(opt("--warmup") ?? (QUICK ? 200 : 1000));
 const WINDOW_MS = Number(opt("--window") ?? (QUICK ? 500 : 3000));
 const REPEATS = Number(opt("--repeats") ?? (QUICK ? 1 : 3));
@@ -716,7 +717,9 @@ function row(cells: string[], widths: number[]): string {
 
 async function main(): Promise<void> {
   const started = Date.now();
-  const workloads = WORKLOADS.filter((w) => ONLY === undefined || w.name.includes(ONLY));
+  const workloads = WORKLOADS.filter(
+    (w) => (ONLY === undefined || w.name.includes(ONLY)) && (CLIENTS === undefined || String(w.clients) === CLIENTS),
+  );
   let etcdOk = !NO_ETCD;
   if (etcdOk) {
     try {
