@@ -118,18 +118,9 @@ export function createRaftApp(o: RaftServerOptions): express.Express {
   app.locals.fastLane = fastLane(o);
 
   app.post(PROPOSE_PATH, async (req: Request, res: Response) => {
-    const datas = req.body as unknown;
-    if (!Array.isArray(datas) || !datas.every((d) => typeof d === "string")) {
-      return void fail(res, 400, "BAD_BODY", "body must be a JSON array of strings");
-    }
-    const h = o.handler();
-    if (!h?.propose) return void fail(res, 503, "NOT_READY", "node is not running yet");
-    try {
-      res.json(await h.propose(datas as string[]));
-    } catch (e) {
-      o.logger.warn("forwarded proposals failed", { err: e });
-      fail(res, 500, "INTERNAL", (e as Error).message);
-    }
+    const r = await proposeAnswer(o, req.body as unknown);
+    if ("answers" in r) res.json(r.answers);
+    else fail(res, r.status, r.code, r.error);
   });
 
   app.post(`${RAFT_PREFIX}/join`, async (req: Request, res: Response) => {
@@ -208,6 +199,24 @@ function laneAnswer(
   return undefined;
 }
 
+/** Proposes the writes of a /propose request: their answers, or the refusal of the whole request. */
+async function proposeAnswer(
+  o: RaftServerOptions,
+  datas: unknown,
+): Promise<{ answers: ProposeAnswer[] } | { status: number; code: string; error: string }> {
+  if (!Array.isArray(datas) || !datas.every((d) => typeof d === "string")) {
+    return { status: 400, code: "BAD_BODY", error: "body must be a JSON array of strings" };
+  }
+  const h = o.handler();
+  if (!h?.propose) return { status: 503, code: "NOT_READY", error: "node is not running yet" };
+  try {
+    return { answers: await h.propose(datas as string[]) };
+  } catch (e) {
+    o.logger.warn("forwarded proposals failed", { err: e });
+    return { status: 500, code: "INTERNAL", error: (e as Error).message };
+  }
+}
+
 const LANE_BY_PATH = new Map<string, Lane>(LANES.map((l) => [lanePath(l), l]));
 
 /**
@@ -220,7 +229,8 @@ const LANE_BY_PATH = new Map<string, Lane>(LANES.map((l) => [lanePath(l), l]));
 function fastLane(o: RaftServerOptions): (req: IncomingMessage, res: ServerResponse) => boolean {
   return (req, res) => {
     if (req.method !== "POST") return false;
-    const lane = LANE_BY_PATH.get(req.url ?? "");
+    const url = req.url ?? "";
+    const lane = url === PROPOSE_PATH ? "propose" : LANE_BY_PATH.get(url);
     if (lane === undefined) return false;
     const hd = req.headers;
     if (hd["content-type"] !== "application/json" || hd["content-encoding"] !== undefined) return false;
@@ -244,6 +254,19 @@ function fastLane(o: RaftServerOptions): (req: IncomingMessage, res: ServerRespo
           answer(res, 400, "BAD_JSON", (e as Error).message);
           return;
         }
+      }
+      if (lane === "propose") {
+        void proposeAnswer(o, body).then((r) => {
+          if ("answers" in r) {
+            const text = JSON.stringify(r.answers);
+            res.writeHead(200, {
+              "content-type": "application/json; charset=utf-8",
+              "content-length": Buffer.byteLength(text),
+            });
+            res.end(text);
+          } else answer(res, r.status, r.code, r.error);
+        });
+        return;
       }
       const r = laneAnswer(o, lane, body, hd);
       if (r) answer(res, r.status, r.code, r.error);
