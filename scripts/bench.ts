@@ -23,7 +23,8 @@ import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 
 const root = join(import.meta.dirname, "..");
-const MAIN = join(root, "node", "src", "main.ts");
+/** The node program; BENCH_RAFTKV_MAIN runs another checkout's (to compare versions under one load generator). */
+const MAIN = process.env.BENCH_RAFTKV_MAIN ?? join(root, "node", "src", "main.ts");
 
 // ---- options -------------------------------------------------------------------------------------------------
 

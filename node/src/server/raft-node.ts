@@ -391,6 +391,11 @@ export class RaftNode {
         // before the state is durable, as if the write sat in a volatile cache for a second. Saves keep
         // their order (equal delays); a SIGKILL within that second loses acknowledged entries.
         setTimeout(() => this.#d.log.save(req).catch((e: Error) => this.#d.onFatal(e)), 1000);
+      } else if (!rd.mustSync && rd.entries.length === 0 && !rd.snapshot && !TEST_FSYNC_DELAY_FILE) {
+        // Only a new commit index, written without a sync: nothing here depends on it being on disk (the
+        // committed entries already are, and a lost commit index is learned again), so the write is queued
+        // in order with the next ones and the loop does not wait for it.
+        this.#d.log.save(req).catch((e: Error) => this.#loopFailed(e));
       } else await this.#d.log.save(req);
       end?.();
     }
