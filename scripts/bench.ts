@@ -130,6 +130,8 @@ interface System {
   follower(): Promise<number>;
   /** Index of the leader. */
   leader(): Promise<number>;
+  /** Process ids of the members (for CPU accounting). */
+  pids(): number[];
   stop(): Promise<void>;
 }
 
@@ -265,6 +267,10 @@ class Raftkv implements System {
     return typeof v === "string" ? v : undefined;
   }
 
+  pids(): number[] {
+    return this.running().map((i) => this.procs[i]?.proc.pid as number);
+  }
+
   rss(i: number): number {
     const pid = this.procs[i]?.proc.pid;
     return pid ? rssOf(pid) : 0;
@@ -273,6 +279,17 @@ class Raftkv implements System {
   async stop(): Promise<void> {
     await Promise.all(this.procs.map((p) => stopProc(p)));
     rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** CPU seconds (user + system) a process has used so far. */
+function cpuOf(pid: number): number {
+  try {
+    const f = execFileSync("cat", [`/proc/${pid}/stat`], { encoding: "utf8" });
+    const rest = f.slice(f.lastIndexOf(")") + 2).split(" ");
+    return (Number(rest[11]) + Number(rest[12])) / 100;
+  } catch {
+    return 0;
   }
 }
 
@@ -366,6 +383,10 @@ class Etcd implements System {
       body: stale ? JSON.stringify({ key: b64(key), serializable: true }) : JSON.stringify({ key: b64(key) }),
     };
   }
+  pids(): number[] {
+    return this.procs.map((p) => p.proc.pid as number);
+  }
+
   value(body: string): string | undefined {
     const kvs = (JSON.parse(body) as { kvs?: Array<{ value?: string }> }).kvs;
     const v = kvs?.[0]?.value;
@@ -398,6 +419,8 @@ interface RunResult {
   p999: number;
   /** Keys written with their values, for the read-back check. */
   written: Map<string, string>;
+  /** CPU milliseconds all members used per operation (warm-up included on both sides). */
+  cpuMsPerOp: number;
 }
 
 /** Keys the read workloads read (preloaded). */
@@ -424,6 +447,9 @@ async function drive(sys: System, w: Workload, warmupMs: number, windowMs: numbe
   const measureFrom = t0 + warmupMs;
   const end = measureFrom + windowMs;
   let seq = 0;
+  let allOps = 0;
+  const pids = sys.pids();
+  const cpu0 = pids.reduce((a, p) => a + cpuOf(p), 0);
   await Promise.all(
     Array.from({ length: w.clients }, async (_, c) => {
       const m = c % sys.ports.length;
@@ -452,6 +478,7 @@ async function drive(sys: System, w: Workload, warmupMs: number, windowMs: numbe
             if (errors <= 3) log(`${sys.name} ${w.name}: HTTP ${r.status} ${r.body.slice(0, 200)}`);
             continue;
           }
+          allOps++;
           if (isWrite && (i & 7) === 0) written.set(key, value);
           if (start >= measureFrom && done <= end) {
             ops++;
@@ -465,6 +492,7 @@ async function drive(sys: System, w: Workload, warmupMs: number, windowMs: numbe
       }
     }),
   );
+  const cpu1 = pids.reduce((a, p) => a + cpuOf(p), 0);
   for (const a of agents) a.destroy();
   const sorted = Float64Array.from(lat).sort();
   return {
@@ -475,6 +503,7 @@ async function drive(sys: System, w: Workload, warmupMs: number, windowMs: numbe
     p99: pct(sorted, 99),
     p999: pct(sorted, 99.9),
     written,
+    cpuMsPerOp: ((cpu1 - cpu0) * 1000) / Math.max(1, allOps),
   };
 }
 
@@ -582,6 +611,7 @@ async function echoServer(): Promise<{ sys: System; stop: () => Promise<void> }>
     value: () => undefined,
     follower: async () => 0,
     leader: async () => 0,
+    pids: () => [p.proc.pid as number],
     stop: async () => stopProc(p),
   };
   return { sys, stop: () => stopProc(p) };
@@ -774,7 +804,7 @@ async function main(): Promise<void> {
         const res = await drive(s, w, WARMUP_MS, WINDOW_MS);
         per.get(s.name)?.push(res);
         log(
-          `${w.name} ×${w.clients} ${s.name}: ${fmtN(res.opsPerSec)}/s p50 ${fmtMs(res.p50)} ms (${res.errors} errors)`,
+          `${w.name} ×${w.clients} ${s.name}: ${fmtN(res.opsPerSec)}/s p50 ${fmtMs(res.p50)} ms (${res.errors} errors, ${res.cpuMsPerOp.toFixed(3)} CPU ms/op)`,
         );
         if (w.writes > 0 && res.written.size > 0) readBacks += await readBack(s, res.written);
       }
@@ -799,12 +829,12 @@ async function main(): Promise<void> {
   );
   out.push("");
   out.push(
-    `machine limits: fsync p50 ${fmtMs(fs.p50)} ms (p99 ${fmtMs(fs.p99)}); loopback TCP round trip p50 ${fmtMs(rtt)} ms; plain Node HTTP echo server, 64 clients: ${fmtN(echoRun.opsPerSec)}/s p50 ${fmtMs(echoRun.p50)} ms`,
+    `machine limits: fsync p50 ${fmtMs(fs.p50)} ms (p99 ${fmtMs(fs.p99)}); loopback TCP round trip p50 ${fmtMs(rtt)} ms; plain Node HTTP echo server, 64 clients: ${fmtN(echoRun.opsPerSec)}/s p50 ${fmtMs(echoRun.p50)} ms, ${echoRun.cpuMsPerOp.toFixed(3)} CPU ms/op (server)`,
   );
   out.push("");
   const names = systems.map((s) => s.name);
   const header = ["workload", "clients"];
-  for (const n of names) header.push(`${n} ops/s`, `${n} p50 ms`, `${n} p99 ms`, `${n} p99.9 ms`);
+  for (const n of names) header.push(`${n} ops/s`, `${n} p50 ms`, `${n} p99 ms`, `${n} p99.9 ms`, `${n} CPU ms/op`);
   if (et) header.push("ops ratio", "p50 ratio");
   const rows: string[][] = [];
   for (const { w, per } of results) {
@@ -817,9 +847,10 @@ async function main(): Promise<void> {
         p50: median(rs.map((x) => x.p50)),
         p99: median(rs.map((x) => x.p99)),
         p999: median(rs.map((x) => x.p999)),
+        cpu: median(rs.map((x) => x.cpuMsPerOp)),
       };
       meds[n] = m;
-      cells.push(fmtN(m.ops), fmtMs(m.p50), fmtMs(m.p99), fmtMs(m.p999));
+      cells.push(fmtN(m.ops), fmtMs(m.p50), fmtMs(m.p99), fmtMs(m.p999), m.cpu.toFixed(3));
     }
     if (et) {
       const a = meds.raftkv as { ops: number; p50: number };
