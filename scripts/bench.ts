@@ -879,7 +879,7 @@ async function main(): Promise<void> {
   for (const r of rows) out.push(row(r, widths));
   out.push("");
   out.push(
-    "ops ratio = raftkv ops/s ÷ etcd ops/s (higher is better); p50 ratio = raftkv p50 ÷ etcd p50 (lower is better)",
+    "ops ratio = raftkv ops/s ÷ etcd ops/s (higher is better); p50 ratio = raftkv p50 ÷ etcd p50 (lower is better); CPU ms/op = CPU time of all three members per operation",
   );
   const errs = results.reduce((n, r) => n + [...r.per.values()].flat().reduce((k, x) => k + x.errors, 0), 0);
   out.push(`errors during measured runs: ${errs}`);
