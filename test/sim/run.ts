@@ -149,6 +149,14 @@ class Simulation {
           return true;
         };
       }
+      if (this.churn) {
+        // Leaders die after their appends left and before their own write of the same entries.
+        node.failpointBeforePersist = (nd, rd) => {
+          if (!this.faults || rd.entries.length === 0 || !r.chance(0.05)) return false;
+          this.afterFailpoint(nd);
+          return true;
+        };
+      }
       node.start();
       this.nodes.set(id, node);
     }

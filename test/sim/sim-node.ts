@@ -29,6 +29,11 @@ export class SimNode {
   restarts = 0;
   /** Asked after each Ready is persisted; true crashes the node before it sends anything. */
   failpoint: ((node: SimNode, rd: Ready, prevCommit: number) => boolean) | undefined;
+  /**
+   * Asked after a leader sent a Ready's `sendBeforePersist` messages and before its write; true crashes
+   * the node there: followers may hold entries the leader's disk never got.
+   */
+  failpointBeforePersist: ((node: SimNode, rd: Ready) => boolean) | undefined;
   /** With replyBeforePersist: the writes of the last Ready, done one tick late. */
   private lagging: Ready[] = [];
   readonly id: NodeId;
@@ -94,6 +99,15 @@ export class SimNode {
     for (let guard = 0; guard < 100 && core.hasReady(); guard++) {
       const rd = core.ready();
       const prevCommit = this.disk.hardState.commit;
+      // The leader's replication messages leave before its own write (thesis §10.2.1).
+      const early = rd.sendBeforePersist;
+      if (early) {
+        for (const m of early) out.push(m);
+        if (this.failpointBeforePersist?.(this, rd)) {
+          this.crash();
+          return out;
+        }
+      }
       if (this.replyBeforePersist && (rd.entries.length > 0 || rd.hardState)) this.lagging.push(rd);
       else this.persist(rd);
       if (this.failpoint?.(this, rd, prevCommit)) {
@@ -101,7 +115,10 @@ export class SimNode {
         this.crash();
         return [];
       }
-      for (const m of rd.messages) out.push(m);
+      if (early) {
+        const sent = new Set(early);
+        for (const m of rd.messages) if (!sent.has(m)) out.push(m);
+      } else for (const m of rd.messages) out.push(m);
       if (rd.snapshot && rd.snapshotRestore) {
         this.kv = new Map(JSON.parse(rd.snapshot.data) as [string, string][]);
         this.applied = rd.snapshot.meta.index;

@@ -188,7 +188,16 @@ function registerKvRoutes(route: RouteFn, ctx: Ctx): void {
         if (problem) throw new ApiFailure("BAD_KEY", `${JSON.stringify(k.slice(0, 64))}: ${problem}`);
         if (v === null) throw new ApiFailure("BAD_BODY", `the value of ${JSON.stringify(k)} is null; delete the key`);
       }
-      const r = await viaLeader(req, res, ctx.forward, redirect, raw, () => node.set(kv as Record<string, JsonValue>));
+      const rem = node.remote;
+      const r = await viaLeader(
+        req,
+        res,
+        ctx.forward,
+        redirect,
+        raw,
+        () => node.set(kv as Record<string, JsonValue>),
+        rem && { leader: rem.leader, run: () => rem.set(kv as Record<string, JsonValue>) },
+      );
       if (!r.forwarded) res.json({ index: r.value.index });
     },
     GET: emptyKey,
@@ -208,7 +217,16 @@ function registerKvRoutes(route: RouteFn, ctx: Ctx): void {
     DELETE: async (req, res) => {
       const q = parseQuery(req, ["redirect"]);
       const key = pathKey(req, "/key/");
-      const r = await viaLeader(req, res, ctx.forward, q.flag("redirect"), undefined, () => node.del([key]));
+      const rem = node.remote;
+      const r = await viaLeader(
+        req,
+        res,
+        ctx.forward,
+        q.flag("redirect"),
+        undefined,
+        () => node.del([key]),
+        rem && { leader: rem.leader, run: () => rem.del([key]) },
+      );
       if (!r.forwarded) res.json({ index: r.value.index, deleted: r.value.deleted });
     },
   });
@@ -232,8 +250,15 @@ function registerKvRoutes(route: RouteFn, ctx: Ctx): void {
       }
       if (value === null) throw new ApiFailure("BAD_BODY", 'POST /cas: `value` must not be null; use `"delete": true`');
       const expect = body.expect as JsonValue;
-      const r = await viaLeader(req, res, ctx.forward, q.flag("redirect"), raw, () =>
-        node.cas(key, expect, value, del),
+      const rem = node.remote;
+      const r = await viaLeader(
+        req,
+        res,
+        ctx.forward,
+        q.flag("redirect"),
+        raw,
+        () => node.cas(key, expect, value, del),
+        rem && { leader: rem.leader, run: () => rem.cas(key, expect, value, del) },
       );
       if (r.forwarded) return;
       const { ok, current, index } = r.value;

@@ -32,7 +32,8 @@ export interface ForwardOptions {
 
 /**
  * Runs `local`; if this node is not the leader, serves the request through the
- * leader instead (or redirects, or refuses). `body` is the raw request body
+ * leader instead (or redirects, or refuses): with `remote` (a write the node
+ * itself can run on the leader) by calling it, otherwise by proxying the request. `body` is the raw request body
  * already read (undefined for bodiless requests). Returns true when the
  * response was already sent here, false when `local` resolved and the caller
  * must answer with its value.
@@ -44,34 +45,46 @@ export async function viaLeader<T>(
   redirect: boolean,
   body: Buffer | undefined,
   local: () => Promise<T>,
+  remote?: { leader(): { id: string; httpUrl: string } | undefined; run: () => Promise<T> },
 ): Promise<{ forwarded: true } | { forwarded: false; value: T }> {
-  try {
-    return { forwarded: false, value: await local() };
-  } catch (e) {
-    if (!(e instanceof NodeError) || e.code !== "NOT_LEADER") throw e;
-    const leader = e.leader;
-    if (leader === undefined || leader.httpUrl === "") {
-      throw new ApiFailure("NO_LEADER", "this node is not the leader and knows no leader yet", { leader: "" });
+  // A follower that knows its leader goes there at once (no refusal built and thrown first).
+  let leader = remote?.leader();
+  if (leader === undefined) {
+    try {
+      return { forwarded: false, value: await local() };
+    } catch (e) {
+      if (!(e instanceof NodeError) || e.code !== "NOT_LEADER") throw e;
+      leader = e.leader;
     }
-    const target = `${leader.httpUrl.replace(/\/+$/, "")}${req.originalUrl}`;
-    if (redirect) {
-      res.status(307).setHeader("Location", target);
-      res.json({ leader: leader.httpUrl, location: target });
-      return { forwarded: true };
-    }
-    if (!opts.enabled) {
-      throw new ApiFailure("NOT_LEADER", `this node is not the leader; send the request to ${leader.httpUrl}`, {
-        leader: leader.httpUrl,
-      });
-    }
-    if (req.headers[FORWARDED_HEADER] !== undefined) {
-      throw new ApiFailure("NO_LEADER", "leadership moved while the request was forwarded; retry", {
-        leader: leader.httpUrl,
-      });
-    }
-    await proxy(req, res, opts, target, leader, body);
+  }
+  if (leader === undefined || leader.httpUrl === "") {
+    throw new ApiFailure("NO_LEADER", "this node is not the leader and knows no leader yet", { leader: "" });
+  }
+  const target = `${leader.httpUrl.replace(/\/+$/, "")}${req.originalUrl}`;
+  if (redirect) {
+    res.status(307).setHeader("Location", target);
+    res.json({ leader: leader.httpUrl, location: target });
     return { forwarded: true };
   }
+  if (!opts.enabled) {
+    throw new ApiFailure("NOT_LEADER", `this node is not the leader; send the request to ${leader.httpUrl}`, {
+      leader: leader.httpUrl,
+    });
+  }
+  if (req.headers[FORWARDED_HEADER] !== undefined) {
+    throw new ApiFailure("NO_LEADER", "leadership moved while the request was forwarded; retry", {
+      leader: leader.httpUrl,
+    });
+  }
+  res.locals.forwarded = true;
+  if (remote) {
+    // The node runs the write on the leader itself (KvNode.remote): the answer is built here as usual.
+    const value = await remote.run();
+    res.setHeader("X-Raftkv-Node", leader.id);
+    return { forwarded: false, value };
+  }
+  await proxy(req, res, opts, target, leader, body);
+  return { forwarded: true };
 }
 
 /** Proxies the request to `target` and copies the leader's answer back. */

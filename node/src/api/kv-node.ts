@@ -54,9 +54,21 @@ export interface NodeStatus {
   version: string;
 }
 
+/** The writes of a KvNode, which a follower may also run on its leader. */
+export type KvWrites = Pick<KvNode, "set" | "del" | "cas"> & {
+  /** The leader to run them on when this node follows a known leader; undefined otherwise (try locally). */
+  leader(): { id: string; httpUrl: string } | undefined;
+};
+
 /** The node as the client API sees it. */
 export interface KvNode {
   readonly id: string;
+  /**
+   * Optional: the same writes, run on the leader through this node's own channel to it (the Raft port,
+   * many writes per request) instead of proxying the HTTP request. Answers and errors are those the
+   * leader would give; failures in transit are NO_LEADER (never reached it) or UNAVAILABLE (unknown).
+   */
+  readonly remote?: KvWrites | undefined;
   /** Sets every key of `kv` in one Raft entry; resolves once applied on this node. */
   set(kv: Record<string, JsonValue>): Promise<{ index: number }>;
   /** Deletes keys in one entry; resolves with how many existed. */

@@ -7,6 +7,10 @@
  * own entry counted toward commit only through a Ready, so no message ever
  * depends on state that a crash could take back. Committed entries in a Ready
  * are durable once step 1 of that Ready is done, and may be applied then.
+ * One exception, which the core itself marks: a leader's replication messages
+ * (`Ready.sendBeforePersist`) may leave before its own write, when the Ready
+ * changes neither term nor vote (thesis §10.2.1); the leader still counts its
+ * own entries toward commit only once `advance()` says they are durable.
  *
  * Identity: a node is its id plus the incarnation its storage was created
  * with. Configurations bind each member to an incarnation, and votes or
@@ -363,6 +367,16 @@ export class RaftCore {
         hs.vote !== this.prevHard.vote,
     };
     if (this.pendingSnapshot) rd.snapshot = this.pendingSnapshot;
+    if (
+      this.state === "leader" &&
+      this.msgs.length > 0 &&
+      this.pendingSnapshot === undefined &&
+      hs.term === this.prevHard.term &&
+      hs.vote === this.prevHard.vote
+    ) {
+      const early = this.msgs.filter((m) => m.type === "app" || m.type === "heartbeat" || m.type === "snap");
+      if (early.length > 0) rd.sendBeforePersist = early;
+    }
     if (!sameHard(hs, this.prevHard)) rd.hardState = hs;
     if (!sameSoft(ss, this.prevSoft)) rd.softState = ss;
     this.prevHard = hs;

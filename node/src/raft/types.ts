@@ -122,7 +122,7 @@ export interface ReadState {
  * 1. persist `hardState`, `snapshot` and `entries` in one synced write
  *    (entries replace any stored entry at or after `entries[0].index`;
  *    a snapshot deletes every stored entry up to its index, or all of them when `snapshotRestore` is set);
- * 2. send `messages`;
+ * 2. send `messages` (those also listed in `sendBeforePersist` may leave before step 1, see there);
  * 3. apply `committed` in order (and first restore `snapshot` if `snapshotRestore`);
  * 4. call `advance(ready)`.
  * No `step`, `tick` or `propose` may happen between `ready()` and `advance()`.
@@ -135,6 +135,16 @@ export interface Ready {
   /** True when the snapshot came from the leader and replaces the state machine. */
   snapshotRestore: boolean;
   messages: Message[];
+  /**
+   * The leader's replication messages (appends, heartbeats, snapshot chunks) among `messages`, which
+   * may be sent before step 1 (Raft thesis §10.2.1: the leader writes its log in parallel with
+   * replicating it). Set only when this Ready changes neither term nor vote and carries no snapshot, so
+   * nothing these messages carry depends on unpersisted state: followers persist before they
+   * acknowledge, and the leader counts itself toward commit only after `advance()` (its entries are
+   * durable then). A crash before step 1 loses the leader's copy of the entries, as if it had crashed
+   * before proposing them, while followers may hold them: ordinary Raft log repair.
+   */
+  sendBeforePersist?: Message[];
   committed: Entry[];
   readStates: ReadState[];
   /** True when anything must be written to disk before messages go out. */

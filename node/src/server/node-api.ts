@@ -5,13 +5,22 @@
  * leader (the API layer forwards); reads are served on any node.
  */
 
-import { type Consistency, type KvNode, type MemberStatus, NodeError, type NodeStatus } from "../api/kv-node.ts";
+import {
+  type Consistency,
+  type KvNode,
+  type KvWrites,
+  type MemberStatus,
+  NodeError,
+  type NodeStatus,
+} from "../api/kv-node.ts";
+import { ERROR_TABLE, type ErrorCode } from "../errors.ts";
 import { type Command, encodeCommand, type JsonValue } from "../kv/command.ts";
 import type { ApplyResult, KeyValue } from "../kv/kv-store.ts";
 import type { DiskGuard } from "../storage/disk-guard.ts";
-import type { RaftTransport } from "../transport/raft-transport.ts";
+import type { ProposeAnswer } from "../transport/protocol.ts";
+import { ForwardError, type RaftTransport } from "../transport/raft-transport.ts";
 import type { RaftNode } from "./raft-node.ts";
-import { notLeader } from "./refusals.ts";
+import { leaderRef, notLeader } from "./refusals.ts";
 
 /** TEST-ONLY: a planted bug for test/faults (see get()); never set in production. */
 const TEST_BUG_STALE_FOLLOWER_READS = process.env.RAFTKV_TEST_BUG === "staleFollowerReads";
@@ -23,6 +32,8 @@ export interface NodeFacts {
   version: string;
   /** How long transferLeader waits for the new leader. */
   transferTimeoutMs: number;
+  /** How long a write forwarded to the leader may take (default 15 s). */
+  forwardTimeoutMs?: number;
   /** STATE_DIR's free space; while low, this node refuses client writes when it leads. */
   disk?: DiskGuard;
 }
@@ -48,43 +59,127 @@ export class NodeApi implements KvNode {
     if (this.closed) throw new NodeError("UNAVAILABLE", "node is shutting down");
   }
 
-  async #write(cmd: Command): Promise<{ index: number; result: ApplyResult }> {
+  async #write(cmd: Command, remote = false): Promise<{ index: number; result: ApplyResult }> {
     this.#open();
     // During an election, wait (bounded) for its outcome rather than fail at once.
     if (this.#node.core.lead === "") await this.#node.waitForLeader(this.#facts.transferTimeoutMs);
     // Checked where the entry would be proposed: a follower forwards, and the leader checks its own disk.
     const disk = this.#facts.disk;
     if (disk?.low && this.isLeader()) throw storageFull(this.id, disk);
-    const r = await this.#node.propose(encodeCommand(cmd));
+    const data = encodeCommand(cmd);
+    const r = remote && !this.isLeader() ? await this.#forward(data) : await this.#node.propose(data);
     if (r.result.op === "invalid") throw new NodeError("BAD_BODY", r.result.error);
     return r;
   }
 
-  /** Sets keys in one entry. */
-  async set(kv: Record<string, JsonValue>): Promise<{ index: number }> {
-    const r = await this.#write({ op: "set", kv });
+  /** Proposes `data` on the leader through the Raft port (batched with other forwarded writes). */
+  async #forward(data: string): Promise<{ index: number; result: ApplyResult }> {
+    const n = this.#node;
+    const lead = n.core.lead;
+    const url = lead ? (n.book.get(lead)?.httpUrl ?? "") : "";
+    if (!lead || url === "") {
+      throw new NodeError("NO_LEADER", "this node is not the leader and knows no leader yet", { id: "", httpUrl: "" });
+    }
+    const leader = { id: lead, httpUrl: url };
+    let a: ProposeAnswer;
+    try {
+      a = await this.#transport.propose(lead, data, this.#facts.forwardTimeoutMs ?? 15_000);
+    } catch (e) {
+      if (!(e instanceof ForwardError)) throw e;
+      throw e.sent
+        ? new NodeError(
+            "UNAVAILABLE",
+            `the leader ${lead} (${url}) did not answer (${e.message}); the write may or may not have been applied`,
+            leader,
+          )
+        : new NodeError("NO_LEADER", `cannot reach the leader ${lead} (${url}): ${e.message}`, leader);
+    }
+    if ("code" in a) {
+      // The leader it was sent to leads no more: say so (a retry finds the new one); as a forwarded HTTP request would.
+      if (a.code === "NOT_LEADER" || a.code === "NO_LEADER") {
+        throw new NodeError("NO_LEADER", "leadership moved while the request was forwarded; retry", leader);
+      }
+      throw new NodeError(a.code in ERROR_TABLE ? (a.code as ErrorCode) : "INTERNAL", a.error);
+    }
+    return a as { index: number; result: ApplyResult };
+  }
+
+  /**
+   * The leader's side of forwarded writes: proposes each (as a local write would be, disk check
+   * included) and answers each once applied or refused, in order.
+   */
+  proposeForwarded(datas: string[]): Promise<ProposeAnswer[]> {
+    return Promise.all(
+      datas.map(async (data): Promise<ProposeAnswer> => {
+        try {
+          this.#open();
+          if (!this.isLeader()) throw notLeader(this.#node.book, this.#node.core.lead);
+          const disk = this.#facts.disk;
+          if (disk?.low) throw storageFull(this.id, disk);
+          return await this.#node.propose(data);
+        } catch (e) {
+          if (e instanceof NodeError) return { code: e.code, error: e.message };
+          return { code: "INTERNAL", error: e instanceof Error ? e.message : String(e) };
+        }
+      }),
+    );
+  }
+
+  #set = async (kv: Record<string, JsonValue>, remote: boolean): Promise<{ index: number }> => {
+    const r = await this.#write({ op: "set", kv }, remote);
     return { index: r.index };
+  };
+
+  #del = async (keys: string[], remote: boolean): Promise<{ index: number; deleted: number }> => {
+    const r = await this.#write({ op: "del", keys }, remote);
+    return { index: r.index, deleted: r.result.op === "del" ? r.result.deleted : 0 };
+  };
+
+  #cas = async (
+    key: string,
+    expect: JsonValue | null,
+    value: JsonValue | undefined,
+    del: boolean,
+    remote: boolean,
+  ): Promise<{ ok: boolean; current: JsonValue | null; index: number }> => {
+    const cmd: Command = del
+      ? { op: "cas", key, expect, del: true }
+      : { op: "cas", key, expect, value: value as JsonValue };
+    const r = await this.#write(cmd, remote);
+    if (r.result.op !== "cas") throw new NodeError("INTERNAL", `cas applied as ${r.result.op}`);
+    return { ok: r.result.ok, current: r.result.current, index: r.index };
+  };
+
+  /** Writes run on the leader through the Raft port when this node follows (see KvNode.remote). */
+  readonly remote: KvWrites = {
+    leader: () => {
+      const n = this.#node;
+      if (this.closed || !n.running || n.core.state === "leader" || n.core.lead === "") return undefined;
+      return leaderRef(n.book, n.core.lead);
+    },
+    set: (kv) => this.#set(kv, true),
+    del: (keys) => this.#del(keys, true),
+    cas: (key, expect, value, del) => this.#cas(key, expect, value, del, true),
+  };
+
+  /** Sets keys in one entry. */
+  set(kv: Record<string, JsonValue>): Promise<{ index: number }> {
+    return this.#set(kv, false);
   }
 
   /** Deletes keys in one entry. */
-  async del(keys: string[]): Promise<{ index: number; deleted: number }> {
-    const r = await this.#write({ op: "del", keys });
-    return { index: r.index, deleted: r.result.op === "del" ? r.result.deleted : 0 };
+  del(keys: string[]): Promise<{ index: number; deleted: number }> {
+    return this.#del(keys, false);
   }
 
   /** Compare-and-set. */
-  async cas(
+  cas(
     key: string,
     expect: JsonValue | null,
     value: JsonValue | undefined,
     del: boolean,
   ): Promise<{ ok: boolean; current: JsonValue | null; index: number }> {
-    const cmd: Command = del
-      ? { op: "cas", key, expect, del: true }
-      : { op: "cas", key, expect, value: value as JsonValue };
-    const r = await this.#write(cmd);
-    if (r.result.op !== "cas") throw new NodeError("INTERNAL", `cas applied as ${r.result.op}`);
-    return { ok: r.result.ok, current: r.result.current, index: r.index };
+    return this.#cas(key, expect, value, del, false);
   }
 
   /** One key's value, null when absent. */

@@ -6,7 +6,7 @@
  * every request with one code and says why.
  */
 
-import type { Consistency, KvNode, NodeStatus } from "../api/kv-node.ts";
+import type { Consistency, KvNode, KvWrites, NodeStatus } from "../api/kv-node.ts";
 import { NodeError } from "../api/kv-node.ts";
 import type { ErrorCode } from "../errors.ts";
 import type { JsonValue } from "../kv/command.ts";
@@ -118,6 +118,11 @@ export class NodeSlot implements KvNode {
   /** Sends later requests to `node` (requests under way finish on the old one). */
   replace(node: KvNode): void {
     this.#current = node;
+  }
+
+  /** Delegated. */
+  get remote(): KvWrites | undefined {
+    return this.#current.remote;
   }
 
   /** Delegated. */

@@ -85,6 +85,12 @@ export class RaftNode {
   #tickBase = 0;
   #ticks = 0;
   #snapshotting = false;
+  /**
+   * Applies run behind the loop: a Ready's committed entries are durable, so the loop hands them to the
+   * KV store (which applies in order) and goes on with the next Ready without waiting. This chain ends
+   * when the last apply handed over is done; waiters (proposals, reads) are released by the applies.
+   */
+  #applying: Promise<void> = Promise.resolve();
   #soft: SoftState;
   /** The last leader seen (id and term), to count leader changes. */
   #seenLeader = { id: "", term: 0 };
@@ -292,16 +298,24 @@ export class RaftNode {
       }
       // Finish the work already handed to the core, so nothing stepped is left unpersisted.
       while (this.core.hasReady()) await this.#handleReady();
+      await this.#applying;
     } catch (e) {
-      this.#running = false;
-      clearInterval(this.#ticker);
-      this.#log.error("raft loop failed; the node stops", { err: e });
-      // Entries already sent to followers may still commit without us: the outcome is unknown.
-      const why = new NodeError("UNAVAILABLE", `the node stopped (${(e as Error).message}); the outcome is unknown`);
-      this.proposals.rejectAll(why);
-      this.#reads.rejectAll(why);
-      this.#fatal(e as Error);
+      this.#loopFailed(e as Error);
     }
+  }
+
+  /** The loop (or an apply behind it) failed: stop, answer everyone, report. */
+  #loopFailed(e: Error): void {
+    if (this.#fatalError) return;
+    this.#running = false;
+    clearInterval(this.#ticker);
+    this.#log.error("raft loop failed; the node stops", { err: e });
+    // Entries already sent to followers may still commit without us: the outcome is unknown.
+    const why = new NodeError("UNAVAILABLE", `the node stopped (${e.message}); the outcome is unknown`);
+    this.proposals.rejectAll(why);
+    this.#reads.rejectAll(why);
+    this.#fatal(e);
+    this.#schedule();
   }
 
   /** Hands the first fatal error to onFatal (the process exits); later ones were caused by it. */
@@ -355,6 +369,9 @@ export class RaftNode {
         throw new Error(`refusing a snapshot from the leader that does not decode: ${(e as Error).message}`);
       }
     }
+    // The leader's appends leave now and its own write runs meanwhile (the core marks which may: see Ready).
+    const early = TEST_BUG_ACK_BEFORE_FSYNC ? undefined : rd.sendBeforePersist;
+    if (early) this.#d.transport.send(early);
     if (rd.hardState || rd.entries.length > 0 || rd.snapshot) {
       const end = rd.mustSync ? metrics.fsyncSeconds.startTimer() : undefined;
       const req: Parameters<LogStore["save"]>[0] = {
@@ -374,15 +391,33 @@ export class RaftNode {
         // before the state is durable, as if the write sat in a volatile cache for a second. Saves keep
         // their order (equal delays); a SIGKILL within that second loses acknowledged entries.
         setTimeout(() => this.#d.log.save(req).catch((e: Error) => this.#d.onFatal(e)), 1000);
+      } else if (!rd.mustSync && rd.entries.length === 0 && !rd.snapshot && !TEST_FSYNC_DELAY_FILE) {
+        // Only a new commit index, written without a sync: nothing here depends on it being on disk (the
+        // committed entries already are, and a lost commit index is learned again), so the write is queued
+        // in order with the next ones and the loop does not wait for it.
+        this.#d.log.save(req).catch((e: Error) => this.#loopFailed(e));
       } else await this.#d.log.save(req);
       end?.();
     }
-    if (rd.messages.length > 0) this.#d.transport.send(rd.messages);
-    if (rd.snapshot && rd.snapshotRestore) await this.#restore(rd.snapshot.data, rd.snapshot.meta.index);
-    if (rd.committed.length > 0) await this.#apply(rd.committed);
+    if (early === undefined) {
+      if (rd.messages.length > 0) this.#d.transport.send(rd.messages);
+    } else if (rd.messages.length > early.length) {
+      const sent = new Set(early);
+      this.#d.transport.send(rd.messages.filter((m) => !sent.has(m)));
+    }
+    if (this.#fatalError) throw this.#fatalError;
+    if (rd.snapshot && rd.snapshotRestore) {
+      await this.#applying;
+      await this.#restore(rd.snapshot.data, rd.snapshot.meta.index);
+    }
+    if (rd.committed.length > 0) {
+      const committed = rd.committed;
+      this.#chain(() => this.#apply(committed));
+    }
     // Only after applying: a leader that removed itself steps down in the step that commits the removal,
     // and that change (committed in this Ready) must answer success, not "leadership lost".
     if (lostLeadership) {
+      await this.#applying;
       this.proposals.rejectAll(new NodeError("UNAVAILABLE", "leadership lost before the entry was applied; retry"));
     }
     for (const rs of rd.readStates) this.#reads.confirmed(rs, (i) => this.#appliedWaiters.wait(i, this.#applied));
@@ -452,8 +487,18 @@ export class RaftNode {
     // A snapshot is written whole before the log shrinks: not while the reserve is all that is left.
     if (this.#d.diskLow?.() === true) return;
     this.#snapshotting = true;
+    // Started between two applies (in their chain), so the KV snapshot and the book are at one index.
+    this.#chain(async () => this.#startSnapshot());
+  }
+
+  /** Runs `f` after the applies handed over so far (and before any later one); a failure stops the node. */
+  #chain(f: () => Promise<void>): void {
+    this.#applying = this.#applying.then(f);
+    this.#applying.catch((e: Error) => this.#loopFailed(e));
+  }
+
+  #startSnapshot(): void {
     const index = this.#applied;
-    // No apply is in flight here, so the KV snapshot and this copy of the book are at the same index.
     const book = this.book.toJSON();
     const end = metrics.snapshotSeconds.startTimer({ kind: "create" });
     this.kv.snapshot().then(

@@ -187,6 +187,7 @@ export async function startNode(cfg: Config, o: StartOptions): Promise<StartedNo
     },
     join: (req: JoinRequest) => agent.handleJoin(req),
     info: () => nodeInfo(cfg, node, o.disk),
+    propose: (datas) => api.proposeForwarded(datas),
   };
   node.start();
   agent.start();

@@ -40,6 +40,16 @@ const LANE_OF: Record<MessageType, Lane> = {
   timeoutNow: "timeout-now",
 };
 
+/**
+ * POST /raft/v1/propose: a follower forwards client writes to the leader, many in one request. The body
+ * is a JSON array of encoded commands (strings); the answer, once each is applied on the leader (or
+ * refused), is an array of the same length and order.
+ */
+export const PROPOSE_PATH = "/raft/v1/propose";
+
+/** The leader's answer to one forwarded proposal: applied (index and apply result) or refused. */
+export type ProposeAnswer = { index: number; result: unknown } | { code: string; error: string };
+
 /** Every lane, in a stable order. */
 export const LANES: readonly Lane[] = ["append", "vote", "snapshot", "timeout-now"];
 

@@ -18,6 +18,8 @@ import {
   type Lane,
   laneOf,
   lanePath,
+  PROPOSE_PATH,
+  type ProposeAnswer,
   RAFT_PREFIX,
 } from "./protocol.ts";
 
@@ -46,12 +48,45 @@ export interface TransportOptions {
 
 const TIMEOUT_MS: Record<Lane, number> = { append: 5000, vote: 2000, snapshot: 30_000, "timeout-now": 2000 };
 
+/** Forwarded proposals: requests in flight per leader, proposals and bytes per request. */
+const PROPOSE_INFLIGHT = 4;
+const PROPOSE_BATCH = 256;
+const PROPOSE_BATCH_BYTES = 4 << 20;
+
+/** One forwarded proposal waiting for its batch to leave or be answered. */
+interface PendingProposal {
+  data: string;
+  timeoutMs: number;
+  resolve: (a: ProposeAnswer) => void;
+  reject: (e: ForwardError) => void;
+}
+
+/** A forwarded proposal failed in transit: `sent` is false when it never reached the leader. */
+export class ForwardError extends Error {
+  readonly sent: boolean;
+  /** Builds the error. */
+  constructor(message: string, sent: boolean) {
+    super(message);
+    this.sent = sent;
+  }
+}
+
+/** Errors that prove a request never reached its target. */
+const CONNECT_ERRORS = new Set(["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ENETUNREACH"]);
+
 /** The sending half of Raft over HTTP. */
 export class RaftTransport {
   readonly #o: TransportOptions;
   readonly #client = new HttpClient();
   readonly #lanes = new Map<string, PeerLane>();
   readonly #headers: Record<string, string>;
+  /**
+   * Forwarded proposals have their own connections: they wait for a commit, which needs this node's
+   * acknowledgements on the append lane; sharing sockets could starve those and stall both.
+   */
+  readonly #proposeClient = new HttpClient();
+  /** Forwarded proposals per leader: waiting, and requests in flight. */
+  readonly #proposals = new Map<NodeId, { queue: PendingProposal[]; inflight: number }>();
   /** Last time a failure to each peer was logged (failures are logged at most every 10 s per peer). */
   readonly #lastWarn = new Map<string, number>();
 
@@ -136,6 +171,78 @@ export class RaftTransport {
     this.#lastWarn.set(to, now);
   }
 
+  /**
+   * Forwards one client write (an encoded command) to the leader `to` over its Raft port. Writes
+   * forwarded together leave in one request (at most PROPOSE_INFLIGHT requests in flight per leader);
+   * each resolves with the leader's answer once applied there, or rejects with a ForwardError. Never
+   * retried: a write that may have reached the leader has an unknown outcome.
+   */
+  propose(to: NodeId, data: string, timeoutMs: number): Promise<ProposeAnswer> {
+    let q = this.#proposals.get(to);
+    if (!q) {
+      q = { queue: [], inflight: 0 };
+      this.#proposals.set(to, q);
+    }
+    const queue = q;
+    return new Promise((resolve, reject) => {
+      queue.queue.push({ data, timeoutMs, resolve, reject });
+      this.#pumpProposals(to, queue);
+    });
+  }
+
+  #pumpProposals(to: NodeId, q: { queue: PendingProposal[]; inflight: number }): void {
+    while (q.inflight < PROPOSE_INFLIGHT && q.queue.length > 0) {
+      let n = 0;
+      let bytes = 0;
+      let timeoutMs = 0;
+      while (n < q.queue.length && n < PROPOSE_BATCH) {
+        const p = q.queue[n] as PendingProposal;
+        if (n > 0 && bytes + p.data.length > PROPOSE_BATCH_BYTES) break;
+        bytes += p.data.length;
+        timeoutMs = Math.max(timeoutMs, p.timeoutMs);
+        n++;
+      }
+      const batch = q.queue.splice(0, n);
+      const addr = this.#o.resolve(to);
+      if (addr === undefined) {
+        for (const p of batch) p.reject(new ForwardError(`no address known for ${to}`, false));
+        continue;
+      }
+      q.inflight++;
+      this.#proposeClient
+        .send(addr, {
+          method: "POST",
+          path: PROPOSE_PATH,
+          headers: this.#headers,
+          body: JSON.stringify(batch.map((p) => p.data)),
+          timeoutMs,
+          maxResponseBytes: 1 << 30,
+        })
+        .then(
+          (r) => {
+            let answers: unknown;
+            if (r.status === 200) answers = parseBody(r);
+            if (!Array.isArray(answers) || answers.length !== batch.length) {
+              // Refused as a whole (401, 503 while starting, ...): nothing was proposed.
+              const why = `HTTP ${r.status}${r.status === 200 ? " (a malformed answer)" : ""}`;
+              for (const p of batch) p.reject(new ForwardError(why, r.status === 200));
+              return;
+            }
+            for (let i = 0; i < batch.length; i++) (batch[i] as PendingProposal).resolve(answers[i] as ProposeAnswer);
+          },
+          (e: NodeJS.ErrnoException) => {
+            const sent = !CONNECT_ERRORS.has(e.code ?? "");
+            const why = /timed out/.test(e.message) ? "timed out" : (e.code ?? e.message);
+            for (const p of batch) p.reject(new ForwardError(why, sent));
+          },
+        )
+        .finally(() => {
+          q.inflight--;
+          this.#pumpProposals(to, q);
+        });
+    }
+  }
+
   /** Asks the node at `addr` (`host:port`) to add us, or to record our addresses. */
   async join(addr: string, req: JoinRequest): Promise<{ status: number; body: unknown }> {
     const r = await this.#client.send(addr, {
@@ -168,6 +275,7 @@ export class RaftTransport {
   close(): void {
     for (const l of this.#lanes.values()) l.close();
     this.#client.close();
+    this.#proposeClient.close();
   }
 
   /** Per-peer queue depths, for /status and tests. */

@@ -210,3 +210,46 @@ test("Figure 2 log[] and the commit index survive a crash; committed entries are
   c.settle();
   assert.deepEqual(c.appliedData("s2"), ["a", "b", "c"]);
 });
+
+test("thesis §10.2.1: only a leader's replication messages may leave before its write, never with a term or vote change", () => {
+  const c = new Cluster(three);
+  let early = 0;
+  c.onReady = (id, rd) => {
+    const e = rd.sendBeforePersist;
+    if (!e) return;
+    early++;
+    assert.equal(c.core(id).state, "leader", `${id} is the leader`);
+    assert.equal(rd.hardState?.term ?? c.core(id).term, c.core(id).term);
+    assert.equal(rd.snapshot, undefined);
+    for (const m of e) {
+      assert.ok(["app", "heartbeat", "snap"].includes(m.type), `${m.type} may not leave early`);
+      assert.ok(rd.messages.includes(m), "a subset of the Ready's messages");
+    }
+  };
+  c.elect("s1");
+  for (let k = 0; k < 5; k++) assert.ok(c.core("s1").propose(`v${k}`).ok);
+  c.settle();
+  churn(c, 31, 200);
+  assert.ok(early > 0);
+});
+
+test("thesis §10.2.1: a leader that crashes after its appends left and before its write loses only its own copy", () => {
+  const c = new Cluster(three);
+  c.elect("s1");
+  c.settle();
+  const s1 = c.core("s1");
+  assert.ok(s1.propose("early").ok);
+  const rd = s1.ready();
+  assert.ok(rd.sendBeforePersist && rd.sendBeforePersist.length === 2, "appends to both followers may leave first");
+  assert.equal(rd.entries.at(-1)?.data, "early");
+  for (const m of rd.sendBeforePersist) c.deliver(m);
+  // s1 dies before persisting the entry: the followers hold it, s1's disk does not.
+  c.crash("s1");
+  c.settle();
+  for (const f of ["s2", "s3"]) assert.equal(c.core(f).log.lastIndex(), rd.entries.at(-1)?.index);
+  // The acknowledgements reached nobody who counts them; a new leader commits the entry with its no-op.
+  c.restart("s1");
+  c.elect("s2");
+  c.settle();
+  for (const id of three) assert.ok(c.appliedData(id).includes("early"), `${id} applied the entry`);
+});

@@ -88,3 +88,80 @@ test("messages reach the handler only with the secret and cluster id, and only w
   });
   assert.deepEqual(j, { status: 200, body: { ok: true, id: "a" } });
 });
+
+test("forwarded writes: POST /raft/v1/propose answers each in order, batches concurrent ones, refuses bad input", async (t) => {
+  const batches: string[][] = [];
+  let running = true;
+  const handler: RaftHandler = {
+    deliver: () => true,
+    join: async () => ({ status: 200, body: {} }),
+    info: () => ({
+      id: "b",
+      clusterId: "c",
+      incarnation: "ib",
+      initialized: true,
+      state: "leader",
+      term: 1,
+      leader: null,
+      voters: {},
+      learners: {},
+    }),
+    propose: async (datas) => {
+      batches.push(datas);
+      await new Promise((r) => setTimeout(r, 20));
+      return datas.map((d, i) =>
+        d === "refuse" ? { code: "NOT_LEADER", error: "moved" } : { index: i + 1, result: d },
+      );
+    },
+  };
+  const app = createRaftApp({
+    selfId: "b",
+    secret: "s",
+    clusterId: "c",
+    maxBodyBytes: 1 << 20,
+    logger: silentLogger,
+    handler: () => (running ? handler : undefined),
+  });
+  const server = await listenRaft(app, "127.0.0.1", 0);
+  t.after(() => {
+    server.close();
+    server.closeAllConnections();
+  });
+  const addr = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const tr = new RaftTransport({
+    self: { id: "a", raftAddr: "127.0.0.1:1", httpUrl: "http://127.0.0.1:2" },
+    secret: "s",
+    clusterId: "c",
+    resolve: (id) => (id === "b" ? addr : undefined),
+    logger: silentLogger,
+  });
+  t.after(() => tr.close());
+  const datas = Array.from({ length: 40 }, (_, i) => `w${i}`);
+  const answers = await Promise.all([...datas, "refuse"].map((d) => tr.propose("b", d, 5000)));
+  assert.deepEqual(answers.at(-1), { code: "NOT_LEADER", error: "moved" });
+  assert.deepEqual(
+    answers.slice(0, 40).map((a) => ("result" in a ? a.result : a)),
+    datas,
+  );
+  assert.ok(batches.length < 41 && batches.length <= 5, `41 writes in ${batches.length} requests`);
+
+  const post = async (body: string, headers: Record<string, string>) => {
+    const r = await fetch(`http://${addr}/raft/v1/propose`, {
+      method: "POST",
+      headers: { "content-type": "application/json", ...headers },
+      body,
+    });
+    return { status: r.status, body: (await r.json()) as { code?: string } };
+  };
+  const ok = { authorization: "Bearer s", "x-raftkv-cluster": "c" };
+  assert.equal((await post('["x"]', {})).status, 401);
+  assert.deepEqual((await post("[1]", ok)).body.code, "BAD_BODY");
+  assert.deepEqual((await post("[nope", ok)).body.code, "BAD_JSON");
+  running = false;
+  assert.deepEqual(await post('["x"]', ok), {
+    status: 503,
+    body: { code: "NOT_READY", error: "node is not running yet" },
+  });
+  // A leader nobody can reach: never sent.
+  await assert.rejects(tr.propose("z", "x", 1000), (e: Error & { sent?: boolean }) => e.sent === false);
+});
