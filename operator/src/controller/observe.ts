@@ -65,7 +65,9 @@ export function startFailure(p: V1Pod): { reason: string; message: string } | un
     }
   }
   const sched = p.status?.conditions?.find((c) => c.type === "PodScheduled");
-  if (sched?.status === "False" && sched.reason === "Unschedulable") {
+  // The scheduler briefly reports a claim the StatefulSet controller has not created yet: not a failure.
+  const waitingForClaim = /persistentvolumeclaim "[^"]+" not found/.test(sched?.message ?? "");
+  if (sched?.status === "False" && sched.reason === "Unschedulable" && !waitingForClaim) {
     return { reason: "Unschedulable", message: (sched.message ?? "the pod cannot be scheduled").slice(0, 500) };
   }
   return undefined;

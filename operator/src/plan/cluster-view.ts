@@ -110,6 +110,9 @@ export function viewCluster(o: Observed, lagSlack: number): ClusterView {
     else if (!isLeader && answer.leader?.id !== leader?.id) problem = "its node does not know the leader";
     else if (lag === undefined) problem = "the leader reports no match for it";
     else if (lag > lagSlack) problem = `it lags ${lag} entries behind the commit index`;
+    // Its readiness probe too: Services and the PodDisruptionBudget count Ready pods, and a restarted member
+    // answers /status before the kubelet's next probe marks it Ready.
+    else if (!pod.ready) problem = "its pod is not Ready";
     members.push({
       id: c.id,
       ordinal: ordinalOf(c.id),

@@ -189,7 +189,7 @@ function conditions(o: Observed, plan: Plan, v: ClusterView, s: RaftKVStatus, ct
   const first = problems[0];
   const degraded = first
     ? cond("Degraded", "True", first.reason, problems.map((p) => p.message).join("; "), g)
-    : cond("Degraded", "False", "Healthy", "all members healthy", g);
+    : cond("Degraded", "False", "Healthy", v.voters.length > 0 ? "all members healthy" : "no members yet", g);
   return [available, progressing, degraded];
 }
 

@@ -11,6 +11,8 @@ export interface PodSpec {
   noPod?: boolean;
   /** The node does not answer /status. */
   silent?: boolean;
+  /** The node answers but the pod's readiness probe has not passed (yet). */
+  notReady?: boolean;
   /** The incarnation the node answers with (default: the configured one, `inc-<ordinal>`). */
   answersAs?: string;
   /** Default true for members, false for others. */
@@ -74,7 +76,7 @@ export function cluster(c: ClusterSpec): Observed {
       name: id,
       ordinal: p.ordinal,
       phase: p.silent ? "Pending" : "Running",
-      ready: !p.silent,
+      ready: !p.silent && !p.notReady,
       deleting: p.deleting ?? false,
       revision: p.revision ?? NEW,
     };

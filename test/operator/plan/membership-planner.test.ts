@@ -267,6 +267,14 @@ describe("planMembership: upgrade", () => {
     assert.deepEqual(gone.action, { kind: "none" });
     const terminating = planOf(healthy(3, {}, { 0: { revision: OLD }, 1: { revision: OLD }, 2: { deleting: true } }));
     assert.deepEqual(terminating.action, { kind: "none" });
+    // Found on a real kubelet: a restarted member answers /status before its readiness probe passes; the next
+    // pod must wait, or the Service and the PodDisruptionBudget see two of three members down at once.
+    const unready = planOf(healthy(3, {}, { 0: { revision: OLD }, 1: { revision: OLD }, 2: { notReady: true } }));
+    assert.deepEqual(unready.action, { kind: "none" });
+    assert.equal(unready.phase, "Upgrading");
+    // Nor does the leader hand over while an upgraded member's pod is not Ready yet.
+    const target = planOf(healthy(3, {}, { 0: { revision: OLD }, 1: { notReady: true } }));
+    assert.deepEqual(target.action, { kind: "none" });
   });
 
   it("replaces an outdated pod that is not a healthy member at once", () => {
