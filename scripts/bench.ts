@@ -11,7 +11,7 @@
  *   npm run bench -- --quick          tiny windows, to prove the bench works (CI; ~30 s; no timing verdicts)
  *   npm run bench -- --scale          also: load 1,000,000 keys, snapshot, a new member catching up, RSS (+~3 min)
  *   npm run bench -- --scale-only     only that
- *   npm run bench -- --only write     only workloads whose name contains "write" (--clients 64: only at 64 clients)
+ *   npm run bench -- --only write     only workloads whose name contains "write" (--clients 1,64: only at those client counts)
  *   npm run bench -- --failover 5     fail-over repeats (kill -9 of the leader → first acknowledged write)
  *   npm run bench -- --no-etcd        raftkv alone
  */
@@ -764,7 +764,7 @@ async function main(): Promise<void> {
     (w) =>
       !SCALE_ONLY &&
       (ONLY === undefined || w.name.includes(ONLY)) &&
-      (CLIENTS === undefined || String(w.clients) === CLIENTS),
+      (CLIENTS === undefined || CLIENTS.split(",").includes(String(w.clients))),
   );
   let etcdOk = !NO_ETCD;
   if (etcdOk) {
