@@ -29,6 +29,7 @@ import {
   type ProposeAnswer,
   RAFT_PREFIX,
 } from "./protocol.ts";
+import { type StreamServerOptions, serveStreams } from "./stream-server.ts";
 
 /** Who sent a request, as its headers say. */
 export interface Sender {
@@ -116,6 +117,15 @@ export function createRaftApp(o: RaftServerOptions): express.Express {
   }
   // The lanes' common case without express (see fastLane); everything else goes through the app.
   app.locals.fastLane = fastLane(o);
+  // The append lane as a stream (stream-server.ts), served by listenRaft on the same port.
+  const streams: StreamServerOptions = {
+    secret: o.secret,
+    clusterId: o.clusterId,
+    maxBodyBytes: o.maxBodyBytes,
+    deliver: (body, req) => laneAnswer(o, "append", body, req.headers),
+    onRefused: (reason, req) => o.logger.debug("raft stream refused", { reason, remote: req.socket.remoteAddress }),
+  };
+  app.locals.streams = streams;
 
   app.post(PROPOSE_PATH, async (req: Request, res: Response) => {
     const r = await proposeAnswer(o, req.body as unknown);
@@ -295,6 +305,16 @@ export function listenRaft(app: express.Express, host: string, port: number): Pr
     const server = createServer((req, res) => {
       if (!fast?.(req, res)) app(req, res);
     });
+    const streams = app.locals.streams as StreamServerOptions | undefined;
+    if (streams) {
+      // Upgraded sockets are no longer the HTTP server's: closing all connections must end them too.
+      const closeStreams = serveStreams(server, streams);
+      const closeAll = server.closeAllConnections.bind(server);
+      server.closeAllConnections = () => {
+        closeStreams();
+        closeAll();
+      };
+    }
     server.listen(port, host);
     // Peers keep connections open between heartbeats; outlive their idle sockets.
     server.keepAliveTimeout = 65_000;

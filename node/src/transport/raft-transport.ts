@@ -10,6 +10,7 @@ import type { Message, NodeId } from "../raft/types.ts";
 import { authHeaders } from "./auth.ts";
 import { HttpClient, type HttpReply } from "./http-client.ts";
 import { PeerLane } from "./peer-lane.ts";
+import { PeerStream } from "./peer-stream.ts";
 import {
   HEADERS,
   type InfoResponse,
@@ -44,9 +45,16 @@ export interface TransportOptions {
   maxQueue?: number;
   /** Bytes per request (one message may exceed it). */
   maxBatchBytes?: number;
+  /** The append lane on one connection per peer (peer-stream.ts); false: an HTTP request per batch. Default true. */
+  stream?: boolean;
 }
 
 const TIMEOUT_MS: Record<Lane, number> = { append: 5000, vote: 2000, snapshot: 30_000, "timeout-now": 2000 };
+
+/** Batches in flight on an append stream (acknowledgements are coalesced, so the window is wide). */
+const STREAM_INFLIGHT = 64;
+/** After a peer refused the stream upgrade (an older version: 404), its appends go over HTTP this long. */
+const STREAM_RETRY_MS = 60_000;
 
 /** Forwarded proposals: requests in flight per leader, proposals and bytes per request. */
 const PROPOSE_INFLIGHT = 4;
@@ -79,6 +87,7 @@ export class RaftTransport {
   readonly #o: TransportOptions;
   readonly #client = new HttpClient();
   readonly #lanes = new Map<string, PeerLane>();
+  readonly #streams: PeerStream[] = [];
   readonly #headers: Record<string, string>;
   /**
    * Forwarded proposals have their own connections: they wait for a commit, which needs this node's
@@ -123,14 +132,25 @@ export class RaftTransport {
     const o = this.#o;
     const path = lanePath(lane);
     const timer = metrics.rpcSeconds.labels({ peer: to, endpoint: lane });
+    const stream =
+      lane === "append" && o.stream !== false
+        ? new PeerStream({ resolve: () => o.resolve(to), headers: this.#headers, timeoutMs: TIMEOUT_MS.append })
+        : undefined;
+    if (stream) this.#streams.push(stream);
+    let httpUntil = 0;
     l = new PeerLane(
       {
-        maxInflight: lane === "append" ? (o.maxInflight ?? 2) : 1,
+        maxInflight: stream ? STREAM_INFLIGHT : lane === "append" ? (o.maxInflight ?? 2) : 1,
         maxQueue: o.maxQueue ?? 4096,
         maxBatchBytes: o.maxBatchBytes ?? 4 << 20,
         maxBatchMessages: 512,
       },
       async (body) => {
+        if (stream && performance.now() >= httpUntil) {
+          const status = await stream.send(body);
+          if (stream.refusedWith === 404) httpUntil = performance.now() + STREAM_RETRY_MS;
+          return status;
+        }
         const addr = o.resolve(to);
         if (addr === undefined) throw new Error(`no address known for ${to}`);
         const end = timer.startTimer();
@@ -274,6 +294,7 @@ export class RaftTransport {
   /** Stops every lane and closes connections. */
   close(): void {
     for (const l of this.#lanes.values()) l.close();
+    for (const s of this.#streams) s.close();
     this.#client.close();
     this.#proposeClient.close();
   }

@@ -1,0 +1,208 @@
+/**
+ * The append lane as a stream between real servers on loopback: delivery in order, authentication once,
+ * refusals with the HTTP lane's status, fallback to HTTP for a peer without streams, a stuck peer timed
+ * out, and shutdown closing the streams.
+ */
+import assert from "node:assert/strict";
+import { createServer as createHttpServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { createServer as createTcpServer } from "node:net";
+import { test } from "node:test";
+import { silentLogger } from "../../../node/src/log.ts";
+import type { Message } from "../../../node/src/raft/types.ts";
+import { PeerStream, STREAM_PATH } from "../../../node/src/transport/peer-stream.ts";
+import { createRaftApp, listenRaft, type RaftHandler } from "../../../node/src/transport/raft-server.ts";
+import { RaftTransport } from "../../../node/src/transport/raft-transport.ts";
+
+const hb = (tick: number): Message => ({
+  type: "heartbeat",
+  from: "a",
+  to: "b",
+  term: 3,
+  fromInc: "ia",
+  commit: 0,
+  tick,
+});
+
+async function raftPort(t: { after: (f: () => void) => void }, got: Message[], up = () => true) {
+  const handler: RaftHandler = {
+    deliver: (msgs) => {
+      if (!up()) return false;
+      got.push(...msgs);
+      return true;
+    },
+    join: async () => ({ status: 200, body: {} }),
+    info: () => ({
+      id: "b",
+      clusterId: "c",
+      incarnation: "ib",
+      initialized: true,
+      state: "follower",
+      term: 3,
+      leader: null,
+      voters: {},
+      learners: {},
+    }),
+  };
+  const app = createRaftApp({
+    selfId: "b",
+    secret: "s",
+    clusterId: "c",
+    maxBodyBytes: 1 << 16,
+    logger: silentLogger,
+    handler: () => handler,
+  });
+  const server = await listenRaft(app, "127.0.0.1", 0);
+  t.after(() => {
+    server.close();
+    server.closeAllConnections();
+  });
+  return { server, addr: `127.0.0.1:${(server.address() as AddressInfo).port}` };
+}
+
+const headers = (secret: string) => ({
+  authorization: `Bearer ${secret}`,
+  "x-raftkv-cluster": "c",
+  "x-raftkv-from": "a",
+});
+const batch = (...ms: Message[]) => JSON.stringify(ms);
+
+test("batches on one stream arrive in order on one connection, each acknowledged", async (t) => {
+  const got: Message[] = [];
+  const { server, addr } = await raftPort(t, got);
+  let connections = 0;
+  server.on("upgrade", () => connections++);
+  const s = new PeerStream({ resolve: () => addr, headers: headers("s"), timeoutMs: 2000 });
+  t.after(() => s.close());
+  const statuses = await Promise.all(Array.from({ length: 100 }, (_, i) => s.send(batch(hb(2 * i), hb(2 * i + 1)))));
+  assert.deepEqual(new Set(statuses), new Set([204]));
+  assert.deepEqual(
+    got.map((m) => (m as { tick: number }).tick),
+    Array.from({ length: 200 }, (_, i) => i),
+  );
+  assert.equal(connections, 1, "one upgrade for all batches");
+  assert.equal(s.inflight, 0);
+});
+
+test("a wrong secret is refused at the upgrade (401), and nothing is delivered", async (t) => {
+  const got: Message[] = [];
+  const { addr } = await raftPort(t, got);
+  const s = new PeerStream({ resolve: () => addr, headers: headers("wrong"), timeoutMs: 2000 });
+  t.after(() => s.close());
+  assert.deepEqual(await Promise.all([s.send(batch(hb(1))), s.send(batch(hb(2)))]), [401, 401]);
+  assert.equal(s.refusedWith, 401);
+  assert.equal(got.length, 0);
+});
+
+test("a bad batch gets the HTTP lane's 400 and closes the stream; later batches go on a new one", async (t) => {
+  const got: Message[] = [];
+  const { server, addr } = await raftPort(t, got);
+  let connections = 0;
+  server.on("upgrade", () => connections++);
+  const s = new PeerStream({ resolve: () => addr, headers: headers("s"), timeoutMs: 2000 });
+  t.after(() => s.close());
+  const r = await Promise.allSettled([s.send(batch(hb(1))), s.send(batch({ ...hb(2), to: "z" })), s.send("not json")]);
+  assert.deepEqual(r[0], { status: "fulfilled", value: 204 });
+  assert.deepEqual(r[1], { status: "fulfilled", value: 400 });
+  assert.equal(r[2].status, "rejected", "sent after the refusal on the closed stream");
+  assert.equal(await s.send(batch(hb(3))), 204);
+  assert.deepEqual(
+    got.map((m) => (m as { tick: number }).tick),
+    [1, 3],
+  );
+  assert.equal(connections, 2);
+  // A frame that is not JSON: 400 too.
+  assert.equal(await s.send("{"), 400);
+});
+
+test("a node that is not running answers 503 on the stream, as on the HTTP lane", async (t) => {
+  const got: Message[] = [];
+  let up = false;
+  const { addr } = await raftPort(t, got, () => up);
+  const s = new PeerStream({ resolve: () => addr, headers: headers("s"), timeoutMs: 2000 });
+  t.after(() => s.close());
+  assert.equal(await s.send(batch(hb(1))), 503);
+  up = true;
+  assert.equal(await s.send(batch(hb(2))), 204);
+  assert.equal(got.length, 1);
+});
+
+test("a peer without the stream endpoint (an older version: 404) gets its appends over HTTP", async (t) => {
+  const posts: string[] = [];
+  const old: Server = createHttpServer((req, res) => {
+    let body = "";
+    req.on("data", (c) => (body += c));
+    req.on("end", () => {
+      if (req.url === STREAM_PATH) {
+        res.writeHead(404, { "content-type": "application/json" }).end('{"code":"NOT_FOUND","error":"no such route"}');
+        return;
+      }
+      posts.push(`${req.url} ${body}`);
+      res.writeHead(204).end();
+    });
+  });
+  await new Promise<void>((r) => old.listen(0, "127.0.0.1", r));
+  t.after(() => {
+    old.close();
+    old.closeAllConnections();
+  });
+  const addr = `127.0.0.1:${(old.address() as AddressInfo).port}`;
+  const tr = new RaftTransport({
+    self: { id: "a", raftAddr: "127.0.0.1:1", httpUrl: "http://127.0.0.1:2" },
+    secret: "s",
+    clusterId: "c",
+    resolve: () => addr,
+    logger: silentLogger,
+  });
+  t.after(() => tr.close());
+  tr.send([hb(1)]);
+  await tr.drain(2000);
+  assert.equal(posts.length, 0, "the first batch was refused with the upgrade (and is lost, as any failed batch)");
+  await new Promise((r) => setTimeout(r, 120)); // past the lane's backoff
+  tr.send([hb(2)]);
+  await tr.drain(2000);
+  assert.equal(posts.length, 1);
+  assert.match(posts[0] as string, /^\/raft\/v1\/append \[.*"tick":2/);
+});
+
+test("a peer that takes the stream but never acknowledges is timed out, and the batch fails", async (t) => {
+  const sockets: import("node:net").Socket[] = [];
+  const silent = createTcpServer((sock) => {
+    sockets.push(sock);
+    sock.once("data", () =>
+      sock.write("HTTP/1.1 101 Switching Protocols\r\nconnection: Upgrade\r\nupgrade: raftkv-append/1\r\n\r\n"),
+    );
+  });
+  await new Promise<void>((r) => silent.listen(0, "127.0.0.1", r));
+  t.after(() => {
+    for (const s of sockets) s.destroy();
+    silent.close();
+  });
+  const addr = `127.0.0.1:${(silent.address() as AddressInfo).port}`;
+  const s = new PeerStream({ resolve: () => addr, headers: headers("s"), timeoutMs: 300 });
+  t.after(() => s.close());
+  const t0 = performance.now();
+  await assert.rejects(s.send(batch(hb(1))), /timed out/);
+  const took = performance.now() - t0;
+  assert.ok(took >= 300 && took < 2000, `failed after ${took} ms`);
+});
+
+test("closing the Raft port's connections ends its streams; the sender reconnects to the next server", async (t) => {
+  const got: Message[] = [];
+  const first = await raftPort(t, got);
+  let addr = first.addr;
+  const s = new PeerStream({ resolve: () => addr, headers: headers("s"), timeoutMs: 2000 });
+  t.after(() => s.close());
+  assert.equal(await s.send(batch(hb(1))), 204);
+  const closed = new Promise<void>((r) => first.server.close(() => r()));
+  first.server.closeAllConnections();
+  await closed; // resolves only once no connection (upgraded ones included) is left
+  const second = await raftPort(t, got);
+  addr = second.addr;
+  await new Promise((r) => setTimeout(r, 20));
+  assert.equal(await s.send(batch(hb(2))), 204);
+  assert.deepEqual(
+    got.map((m) => (m as { tick: number }).tick),
+    [1, 2],
+  );
+});
