@@ -65,7 +65,7 @@ export const metrics = {
   }),
   rpcSeconds: new Histogram({
     name: "raftkv_raft_rpc_seconds",
-    help: "Round trip of one Raft HTTP request, by peer and endpoint.",
+    help: "Round trip of one Raft request by peer and endpoint (on the append stream: until the peer acknowledges the batch).",
     labelNames: ["peer", "endpoint"] as const,
     buckets: LATENCY_BUCKETS,
     registers: [registry],

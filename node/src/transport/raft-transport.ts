@@ -147,7 +147,10 @@ export class RaftTransport {
       },
       async (body) => {
         if (stream && performance.now() >= httpUntil) {
+          // The stream's latency is until the peer acknowledges (coalesced there: up to a few ms later).
+          const end = timer.startTimer();
           const status = await stream.send(body);
+          end();
           if (stream.refusedWith === 404) httpUntil = performance.now() + STREAM_RETRY_MS;
           return status;
         }
