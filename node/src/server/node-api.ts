@@ -14,13 +14,16 @@ import {
   type NodeStatus,
 } from "../api/kv-node.ts";
 import { ERROR_TABLE, type ErrorCode } from "../errors.ts";
-import { type Command, encodeCommand, type JsonValue } from "../kv/command.ts";
+import { type Command, encodeCommand, type JsonValue, parseCommand } from "../kv/command.ts";
 import type { ApplyResult, KeyValue } from "../kv/kv-store.ts";
 import type { DiskGuard } from "../storage/disk-guard.ts";
 import type { ProposeAnswer } from "../transport/protocol.ts";
 import { ForwardError, type RaftTransport } from "../transport/raft-transport.ts";
 import type { RaftNode } from "./raft-node.ts";
 import { leaderRef, notLeader } from "./refusals.ts";
+
+/** The apply result of every valid set. */
+const SET_APPLIED: ApplyResult = Object.freeze({ op: "set", ok: true }) as ApplyResult;
 
 /** TEST-ONLY: a planted bug for test/faults (see get()); never set in production. */
 const TEST_BUG_STALE_FOLLOWER_READS = process.env.RAFTKV_TEST_BUG === "staleFollowerReads";
@@ -67,7 +70,10 @@ export class NodeApi implements KvNode {
     const disk = this.#facts.disk;
     if (disk?.low && this.isLeader()) throw storageFull(this.id, disk);
     const data = encodeCommand(cmd);
-    const r = remote && !this.isLeader() ? await this.#forward(data) : await this.#node.propose(data);
+    const r =
+      remote && !this.isLeader()
+        ? await this.#forward(data)
+        : await this.#node.propose(data, cmd.op === "set" ? SET_APPLIED : undefined);
     if (r.result.op === "invalid") throw new NodeError("BAD_BODY", r.result.error);
     return r;
   }
@@ -116,7 +122,9 @@ export class NodeApi implements KvNode {
           if (!this.isLeader()) throw notLeader(this.#node.book, this.#node.core.lead);
           const disk = this.#facts.disk;
           if (disk?.low) throw storageFull(this.id, disk);
-          return await this.#node.propose(data);
+          // A set's answer does not depend on the state: given at commit (RaftNode.propose), once it parses.
+          const c = data.startsWith('{"op":"set"') ? parseCommand(data) : undefined;
+          return await this.#node.propose(data, c?.ok === true && c.value.op === "set" ? SET_APPLIED : undefined);
         } catch (e) {
           if (e instanceof NodeError) return { code: e.code, error: e.message };
           return { code: "INTERNAL", error: e instanceof Error ? e.message : String(e) };

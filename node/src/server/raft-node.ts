@@ -223,9 +223,14 @@ export class RaftNode {
     });
   }
 
-  /** Proposes a normal entry and resolves with its apply result once applied here. */
-  propose(data: string): Promise<{ index: number; result: ApplyResult }> {
-    return this.#submit((c) => c.propose(data));
+  /**
+   * Proposes a normal entry and resolves with its apply result once applied here. With `atCommit`
+   * (for a command whose result cannot depend on the state, a set), it resolves with that result
+   * once the entry commits: the write is then durable on a majority, and every linearizable read
+   * still waits for its read index to be applied.
+   */
+  propose(data: string, atCommit?: ApplyResult): Promise<{ index: number; result: ApplyResult }> {
+    return this.#submit((c) => c.propose(data), atCommit);
   }
 
   /** Proposes a membership change and resolves once it is applied here. */
@@ -243,7 +248,7 @@ export class RaftNode {
    * Runs a proposal at the next safe point. The waiter is registered in the
    * same synchronous step as the proposal, so its entry cannot be applied first.
    */
-  #submit(f: (core: RaftCore) => Outcome): Promise<{ index: number; result: ApplyResult }> {
+  #submit(f: (core: RaftCore) => Outcome, atCommit?: ApplyResult): Promise<{ index: number; result: ApplyResult }> {
     if (this.core.state !== "leader") return Promise.reject(notLeader(this.book, this.core.lead));
     if (!this.#running) return Promise.reject(new NodeError("UNAVAILABLE", "node is not running"));
     return new Promise((resolve, reject) => {
@@ -255,7 +260,7 @@ export class RaftNode {
           return;
         }
         const end = metrics.proposalCommitSeconds.startTimer();
-        this.proposals.wait(out.index, out.term, this.#d.requestTimeoutMs).then(
+        this.proposals.wait(out.index, out.term, this.#d.requestTimeoutMs, atCommit).then(
           (result) => {
             end();
             metrics.proposals.inc({ result: "committed" });
@@ -412,6 +417,7 @@ export class RaftNode {
     }
     if (rd.committed.length > 0) {
       const committed = rd.committed;
+      this.proposals.committed(committed);
       this.#chain(() => this.#apply(committed));
     }
     // Only after applying: a leader that removed itself steps down in the step that commits the removal,

@@ -9,6 +9,8 @@ import type { ApplyResult } from "../kv/kv-store.ts";
 
 interface ProposalWaiter {
   term: number;
+  /** The answer once the entry commits, when the apply cannot change it (see RaftNode.propose). */
+  atCommit: ApplyResult | undefined;
   resolve: (r: ApplyResult) => void;
   reject: (e: Error) => void;
   timer: NodeJS.Timeout;
@@ -23,8 +25,11 @@ export class ProposalWaiters {
     return this.#byIndex.size;
   }
 
-  /** Waits for the entry at `index` proposed in `term`; rejects with UNAVAILABLE after `timeoutMs`. */
-  wait(index: number, term: number, timeoutMs: number): Promise<ApplyResult> {
+  /**
+   * Waits for the entry at `index` proposed in `term` (applied, or only committed when `atCommit` is
+   * given); rejects with UNAVAILABLE after `timeoutMs`.
+   */
+  wait(index: number, term: number, timeoutMs: number, atCommit?: ApplyResult): Promise<ApplyResult> {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.#byIndex.delete(index);
@@ -34,7 +39,7 @@ export class ProposalWaiters {
       }, timeoutMs);
       // A leftover waiter at the same index lost its entry to a new leader.
       this.#byIndex.get(index)?.reject(lost(index));
-      this.#byIndex.set(index, { term, resolve, reject, timer });
+      this.#byIndex.set(index, { term, atCommit, resolve, reject, timer });
     });
   }
 
@@ -46,6 +51,19 @@ export class ProposalWaiters {
     clearTimeout(w.timer);
     if (w.term === term) w.resolve(result);
     else w.reject(lost(index));
+  }
+
+  /** Entries committed: waiters that answer at commit get their answer now. */
+  committed(entries: readonly { index: number; term: number }[]): void {
+    if (this.#byIndex.size === 0) return;
+    for (const e of entries) {
+      const w = this.#byIndex.get(e.index);
+      if (w?.atCommit === undefined) continue;
+      this.#byIndex.delete(e.index);
+      clearTimeout(w.timer);
+      if (w.term === e.term) w.resolve(w.atCommit);
+      else w.reject(lost(e.index));
+    }
   }
 
   /** Rejects every waiter at or below `index` (a snapshot replaced those entries: outcome unknown). */
