@@ -28,6 +28,8 @@ import { notLeader, refusalError } from "./refusals.ts";
 import { unwrapSnapshot, wrapSnapshot } from "./snapshot-envelope.ts";
 import { AppliedWaiters, ProposalWaiters } from "./waiters.ts";
 
+/** How long a commit-index-only hard state may wait for a write to ride along with. */
+const LAZY_COMMIT_MS = 100;
 /** TEST-ONLY: a planted bug for test/faults (see #handleReady); never set in production. */
 const TEST_BUG_ACK_BEFORE_FSYNC = process.env.RAFTKV_TEST_BUG === "ackBeforeFsync";
 /** TEST-ONLY slow-disk failpoint for test/faults: a file holding a delay in ms added before each save. */
@@ -91,6 +93,11 @@ export class RaftNode {
    * when the last apply handed over is done; waiters (proposals, reads) are released by the applies.
    */
   #applying: Promise<void> = Promise.resolve();
+  /** Committed entries waiting for the next apply in the chain (see #queueApply). */
+  #applyQueue: Entry[] = [];
+  /** A commit-index-only hard state not written yet (see #handleReady), and its timer. */
+  #lazyHardState: Ready["hardState"];
+  #lazyTimer: NodeJS.Timeout | undefined;
   #soft: SoftState;
   /** The last leader seen (id and term), to count leader changes. */
   #seenLeader = { id: "", term: 0 };
@@ -304,6 +311,9 @@ export class RaftNode {
       // Finish the work already handed to the core, so nothing stepped is left unpersisted.
       while (this.core.hasReady()) await this.#handleReady();
       await this.#applying;
+      const hs = this.#lazyHardState;
+      this.#dropLazyHardState();
+      if (hs !== undefined) await this.#d.log.save({ hardState: hs, entries: [], snapshotRestore: false, sync: false });
     } catch (e) {
       this.#loopFailed(e as Error);
     }
@@ -377,6 +387,8 @@ export class RaftNode {
     // The leader's appends leave now and its own write runs meanwhile (the core marks which may: see Ready).
     const early = TEST_BUG_ACK_BEFORE_FSYNC ? undefined : rd.sendBeforePersist;
     if (early) this.#d.transport.send(early);
+    // A newer hard state replaces one still waiting to be written.
+    if (rd.hardState && rd.mustSync) this.#dropLazyHardState();
     if (rd.hardState || rd.entries.length > 0 || rd.snapshot) {
       const end = rd.mustSync ? metrics.fsyncSeconds.startTimer() : undefined;
       const req: Parameters<LogStore["save"]>[0] = {
@@ -397,11 +409,16 @@ export class RaftNode {
         // their order (equal delays); a SIGKILL within that second loses acknowledged entries.
         setTimeout(() => this.#d.log.save(req).catch((e: Error) => this.#d.onFatal(e)), 1000);
       } else if (!rd.mustSync && rd.entries.length === 0 && !rd.snapshot && !TEST_FSYNC_DELAY_FILE) {
-        // Only a new commit index, written without a sync: nothing here depends on it being on disk (the
-        // committed entries already are, and a lost commit index is learned again), so the write is queued
-        // in order with the next ones and the loop does not wait for it.
-        this.#d.log.save(req).catch((e: Error) => this.#loopFailed(e));
-      } else await this.#d.log.save(req);
+        // Only a new commit index: nothing depends on it being on disk (the committed entries already are,
+        // and a lost commit index is learned again). It rides along with the next write, or is written
+        // alone (without a sync) after LAZY_COMMIT_MS: under load that saves a LevelDB batch per cycle.
+        this.#lazyHardState = rd.hardState;
+        this.#lazyTimer ??= setTimeout(() => this.#flushLazyHardState(), LAZY_COMMIT_MS);
+      } else {
+        if (req.hardState === undefined && this.#lazyHardState !== undefined) req.hardState = this.#lazyHardState;
+        this.#dropLazyHardState();
+        await this.#d.log.save(req);
+      }
       end?.();
     }
     if (early === undefined) {
@@ -416,9 +433,8 @@ export class RaftNode {
       await this.#restore(rd.snapshot.data, rd.snapshot.meta.index);
     }
     if (rd.committed.length > 0) {
-      const committed = rd.committed;
-      this.proposals.committed(committed);
-      this.#chain(() => this.#apply(committed));
+      this.proposals.committed(rd.committed);
+      this.#queueApply(rd.committed);
     }
     // Only after applying: a leader that removed itself steps down in the step that commits the removal,
     // and that change (committed in this Ready) must answer success, not "leadership lost".
@@ -428,6 +444,38 @@ export class RaftNode {
     }
     for (const rs of rd.readStates) this.#reads.confirmed(rs, (i) => this.#appliedWaiters.wait(i, this.#applied));
     this.core.advance(rd);
+  }
+
+  /**
+   * Hands committed entries to the applies behind the loop. Entries committed while an earlier apply
+   * runs join one batch (one LevelDB write for many cycles' entries under load); order is kept, as
+   * every batch is taken whole when its turn in the chain comes.
+   */
+  #queueApply(entries: readonly Entry[]): void {
+    const waiting = this.#applyQueue.length > 0;
+    for (const e of entries) this.#applyQueue.push(e);
+    if (waiting) return;
+    this.#chain(() => {
+      const batch = this.#applyQueue;
+      this.#applyQueue = [];
+      return this.#apply(batch);
+    });
+  }
+
+  #flushLazyHardState(): void {
+    this.#lazyTimer = undefined;
+    const hs = this.#lazyHardState;
+    this.#lazyHardState = undefined;
+    if (hs === undefined || this.#fatalError) return;
+    this.#d.log
+      .save({ hardState: hs, entries: [], snapshotRestore: false, sync: false })
+      .catch((e: Error) => this.#loopFailed(e));
+  }
+
+  #dropLazyHardState(): void {
+    this.#lazyHardState = undefined;
+    if (this.#lazyTimer) clearTimeout(this.#lazyTimer);
+    this.#lazyTimer = undefined;
   }
 
   async #restore(data: string, index: number): Promise<void> {
