@@ -24,9 +24,15 @@ export const STREAM_PATH = "/raft/v1/stream";
 /** The protocol named in the Upgrade header. */
 export const STREAM_PROTOCOL = "raftkv-append/1";
 
-/** An acknowledgement frame: `ack` batches of this connection were taken; a status means the next was refused. */
+/**
+ * A frame from the receiver: an acknowledgement (`ack` batches of this connection were taken; a status
+ * means the next was refused), or the answer to request `p`.
+ */
 export interface AckFrame {
-  ack: number;
+  ack?: number;
+  /** The id of the request this frame answers (then `a` is its answer, or a status its refusal). */
+  p?: number;
+  a?: unknown;
   status?: number;
   code?: string;
   error?: string;
@@ -42,6 +48,27 @@ export interface PeerStreamOptions {
   timeoutMs: number;
   /** Largest acknowledgement frame accepted (they are tiny; anything large is a broken peer). */
   maxFrameBytes?: number;
+}
+
+/** A request on the stream failed: `sent` is false when it never left this node (as ForwardError's). */
+export class StreamRequestError extends Error {
+  readonly sent: boolean;
+  /** Builds the error. */
+  constructor(message: string, sent: boolean) {
+    super(message);
+    this.sent = sent;
+  }
+}
+
+/** The answer to a request frame: the handler's answer, or the refusal of the whole request. */
+export type RequestAnswer = { ok: true; answer: unknown } | { ok: false; status: number; code: string; error: string };
+
+interface Asked {
+  resolve: (a: RequestAnswer) => void;
+  reject: (e: StreamRequestError) => void;
+  timer: NodeJS.Timeout;
+  /** Written on an open connection (else still waiting for the upgrade). */
+  sent: boolean;
 }
 
 interface Pending {
@@ -63,6 +90,9 @@ export class PeerStream {
   #watchdog: NodeJS.Timeout | undefined;
   #closed = false;
   #corked = false;
+  /** Requests (forwarded proposals) waiting for their answers, by id. */
+  readonly #asked = new Map<number, Asked>();
+  #askSeq = 0;
   /** The status of the last refused upgrade (404 when the peer has no stream endpoint). */
   refusedWith: number | undefined;
 
@@ -81,26 +111,47 @@ export class PeerStream {
     if (this.#closed) return Promise.reject(new Error("stream closed"));
     return new Promise((resolve, reject) => {
       this.#pending.push({ resolve, reject, at: performance.now() });
-      const frame = encodeFrame(body);
-      const socket = this.#socket;
-      if (socket) {
-        // Batches sent in one turn of the event loop leave in one write.
-        if (!this.#corked) {
-          this.#corked = true;
-          socket.cork();
-          process.nextTick(() => {
-            this.#corked = false;
-            socket.uncork();
-          });
-        }
-        socket.write(frame);
-      } else {
-        this.#unsent.push(frame);
-        if (!this.#connecting) this.#connect();
-      }
+      this.#write(encodeFrame(body));
       this.#watchdog ??= setInterval(() => this.#check(), Math.max(50, Math.min(1000, this.#o.timeoutMs / 4)));
       this.#watchdog.unref();
     });
+  }
+
+  /**
+   * Sends a request (forwarded proposals: `datas`, a JSON array text) and resolves with its answer.
+   * Rejects with StreamRequestError after `timeoutMs` or when the connection is lost first.
+   */
+  ask(datas: string, timeoutMs: number): Promise<RequestAnswer> {
+    if (this.#closed) return Promise.reject(new StreamRequestError("stream closed", false));
+    return new Promise((resolve, reject) => {
+      const id = ++this.#askSeq;
+      const timer = setTimeout(() => {
+        this.#asked.delete(id);
+        reject(new StreamRequestError("timed out", true));
+      }, timeoutMs);
+      this.#asked.set(id, { resolve, reject, timer, sent: this.#socket !== undefined });
+      this.#write(encodeFrame(`{"p":${id},"d":${datas}}`));
+    });
+  }
+
+  /** Writes a frame now, or once the connection is up. */
+  #write(frame: Buffer): void {
+    const socket = this.#socket;
+    if (socket) {
+      // Frames sent in one turn of the event loop leave in one write.
+      if (!this.#corked) {
+        this.#corked = true;
+        socket.cork();
+        process.nextTick(() => {
+          this.#corked = false;
+          socket.uncork();
+        });
+      }
+      socket.write(frame);
+    } else {
+      this.#unsent.push(frame);
+      if (!this.#connecting) this.#connect();
+    }
   }
 
   /** Closes the connection; batches in flight fail. */
@@ -161,6 +212,7 @@ export class PeerStream {
       const unsent = this.#unsent;
       this.#unsent = [];
       for (const f of unsent) socket.write(f);
+      for (const a of this.#asked.values()) a.sent = true;
     });
     req.on("response", (res) => {
       // The peer answered the upgrade with a plain HTTP status: every batch waiting gets it.
@@ -172,6 +224,7 @@ export class PeerStream {
       this.#pending = [];
       this.#unsent = [];
       for (const p of pending) p.resolve(status);
+      this.#failAsked(`HTTP ${status}`, false);
     });
     req.on("timeout", () => req.destroy(new Error("timed out connecting the stream")));
     req.on("error", (e) => {
@@ -189,13 +242,24 @@ export class PeerStream {
       socket.destroy(new Error("malformed acknowledgement"));
       return;
     }
-    const n = typeof a.ack === "number" ? a.ack - this.#acked : -1;
-    if (n < 0 || n > this.#pending.length) {
+    if (typeof a.p === "number") {
+      const asked = this.#asked.get(a.p);
+      if (!asked) return; // timed out meanwhile
+      this.#asked.delete(a.p);
+      clearTimeout(asked.timer);
+      if (typeof a.status === "number") {
+        asked.resolve({ ok: false, status: a.status, code: a.code ?? "INTERNAL", error: a.error ?? "" });
+      } else asked.resolve({ ok: true, answer: a.a });
+      return;
+    }
+    const ack = a.ack;
+    const n = typeof ack === "number" ? ack - this.#acked : -1;
+    if (ack === undefined || n < 0 || n > this.#pending.length) {
       socket.destroy(new Error("acknowledgement out of range"));
       return;
     }
     const done = this.#pending.splice(0, n);
-    this.#acked = a.ack;
+    this.#acked = ack;
     for (const p of done) p.resolve(204);
     if (typeof a.status === "number") {
       // The peer closes after a refusal: batches behind it fail, the next one opens a new connection.
@@ -217,6 +281,17 @@ export class PeerStream {
     this.#watchdog = undefined;
     s?.destroy();
     for (const p of pending) p.reject(err);
+    this.#failAsked(err.message, undefined);
+  }
+
+  /** Fails every request waiting for an answer; `sent` undefined: as each was (written or not). */
+  #failAsked(why: string, sent: boolean | undefined): void {
+    const asked = [...this.#asked.values()];
+    this.#asked.clear();
+    for (const a of asked) {
+      clearTimeout(a.timer);
+      a.reject(new StreamRequestError(why, sent ?? a.sent));
+    }
   }
 
   #check(): void {

@@ -123,6 +123,7 @@ export function createRaftApp(o: RaftServerOptions): express.Express {
     clusterId: o.clusterId,
     maxBodyBytes: o.maxBodyBytes,
     deliver: (body, req) => laneAnswer(o, "append", body, req.headers),
+    propose: (datas) => proposeAnswer(o, datas),
     onRefused: (reason, req) => o.logger.debug("raft stream refused", { reason, remote: req.socket.remoteAddress }),
   };
   app.locals.streams = streams;

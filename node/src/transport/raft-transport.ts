@@ -10,7 +10,7 @@ import type { Message, NodeId } from "../raft/types.ts";
 import { authHeaders } from "./auth.ts";
 import { HttpClient, type HttpReply } from "./http-client.ts";
 import { PeerLane } from "./peer-lane.ts";
-import { PeerStream } from "./peer-stream.ts";
+import { PeerStream, type StreamRequestError } from "./peer-stream.ts";
 import {
   HEADERS,
   type InfoResponse,
@@ -87,7 +87,10 @@ export class RaftTransport {
   readonly #o: TransportOptions;
   readonly #client = new HttpClient();
   readonly #lanes = new Map<string, PeerLane>();
-  readonly #streams: PeerStream[] = [];
+  /** The append stream of each peer; forwarded proposals ride on it too. */
+  readonly #streams = new Map<NodeId, PeerStream>();
+  /** Peers that refused the stream (older versions), until when their traffic goes over HTTP. */
+  readonly #httpUntil = new Map<NodeId, number>();
   readonly #headers: Record<string, string>;
   /**
    * Forwarded proposals have their own connections: they wait for a commit, which needs this node's
@@ -136,8 +139,7 @@ export class RaftTransport {
       lane === "append" && o.stream !== false
         ? new PeerStream({ resolve: () => o.resolve(to), headers: this.#headers, timeoutMs: TIMEOUT_MS.append })
         : undefined;
-    if (stream) this.#streams.push(stream);
-    let httpUntil = 0;
+    if (stream) this.#streams.set(to, stream);
     l = new PeerLane(
       {
         maxInflight: stream ? STREAM_INFLIGHT : lane === "append" ? (o.maxInflight ?? 2) : 1,
@@ -146,12 +148,12 @@ export class RaftTransport {
         maxBatchMessages: 512,
       },
       async (body) => {
-        if (stream && performance.now() >= httpUntil) {
+        if (stream && performance.now() >= (this.#httpUntil.get(to) ?? 0)) {
           // The stream's latency is until the peer acknowledges (coalesced there: up to a few ms later).
           const end = timer.startTimer();
           const status = await stream.send(body);
           end();
-          if (stream.refusedWith === 404) httpUntil = performance.now() + STREAM_RETRY_MS;
+          if (stream.refusedWith === 404) this.#httpUntil.set(to, performance.now() + STREAM_RETRY_MS);
           return status;
         }
         const addr = o.resolve(to);
@@ -232,12 +234,47 @@ export class RaftTransport {
         continue;
       }
       q.inflight++;
+      const body = JSON.stringify(batch.map((p) => p.data));
+      const stream = this.#o.stream === false ? undefined : this.#stream(to);
+      if (stream) {
+        stream
+          .ask(body, timeoutMs)
+          .then(
+            (r) => {
+              if (!r.ok) {
+                // Refused as a whole (401, 503 while starting, ...): nothing was proposed.
+                for (const p of batch) p.reject(new ForwardError(`HTTP ${r.status}`, false));
+                return;
+              }
+              if (!Array.isArray(r.answer) || r.answer.length !== batch.length) {
+                for (const p of batch) p.reject(new ForwardError("a malformed answer", true));
+                return;
+              }
+              for (let i = 0; i < batch.length; i++)
+                (batch[i] as PendingProposal).resolve(r.answer[i] as ProposeAnswer);
+            },
+            (e: StreamRequestError) => {
+              if (!e.sent && stream.refusedWith === 404) {
+                // A leader without streams (an older version): these never left; send them over HTTP.
+                this.#httpUntil.set(to, performance.now() + STREAM_RETRY_MS);
+                q.queue.unshift(...batch);
+                return;
+              }
+              for (const p of batch) p.reject(new ForwardError(e.message, e.sent));
+            },
+          )
+          .finally(() => {
+            q.inflight--;
+            this.#pumpProposals(to, q);
+          });
+        continue;
+      }
       this.#proposeClient
         .send(addr, {
           method: "POST",
           path: PROPOSE_PATH,
           headers: this.#headers,
-          body: JSON.stringify(batch.map((p) => p.data)),
+          body,
           timeoutMs,
           maxResponseBytes: 1 << 30,
         })
@@ -264,6 +301,13 @@ export class RaftTransport {
           this.#pumpProposals(to, q);
         });
     }
+  }
+
+  /** The append stream to `to` (created with its lane), unless that peer takes only HTTP for now. */
+  #stream(to: NodeId): PeerStream | undefined {
+    if (performance.now() < (this.#httpUntil.get(to) ?? 0)) return undefined;
+    this.#lane(to, "append");
+    return this.#streams.get(to);
   }
 
   /** Asks the node at `addr` (`host:port`) to add us, or to record our addresses. */
@@ -297,7 +341,7 @@ export class RaftTransport {
   /** Stops every lane and closes connections. */
   close(): void {
     for (const l of this.#lanes.values()) l.close();
-    for (const s of this.#streams) s.close();
+    for (const s of this.#streams.values()) s.close();
     this.#client.close();
     this.#proposeClient.close();
   }

@@ -37,11 +37,18 @@ export interface StreamServerOptions {
   maxBodyBytes: number;
   /** Checks and delivers one parsed batch with the upgrade request's headers: undefined when taken. */
   deliver: (body: unknown, req: IncomingMessage) => Refusal | undefined;
+  /** Answers forwarded proposals (a request frame's `d`): the answers, or the refusal of the whole request. */
+  propose: (datas: unknown) => Promise<{ answers: unknown } | Refusal>;
   /** Logs a refused upgrade. */
   onRefused: (reason: string, req: IncomingMessage) => void;
 }
 
 const REASONS: Record<number, string> = { 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found" };
+
+/** A request frame: `{p: id, d: payload}` (anything else that is not an append batch is refused by deliver). */
+function isRequest(v: unknown): v is { p: number; d: unknown } {
+  return typeof v === "object" && v !== null && !Array.isArray(v) && Number.isSafeInteger((v as { p?: unknown }).p);
+}
 
 function refuse(socket: Duplex, status: number, code: string, error: string): void {
   const body = JSON.stringify({ code, error });
@@ -108,6 +115,16 @@ export function serveStreams(server: Server, o: StreamServerOptions): () => void
         } catch (e) {
           fail({ status: 400, code: "BAD_JSON", error: (e as Error).message });
           return;
+        }
+        if (isRequest(body)) {
+          const id = body.p;
+          void o.propose(body.d).then((r) => {
+            if (socket.destroyed) return;
+            socket.write(
+              encodeFrame("answers" in r ? JSON.stringify({ p: id, a: r.answers }) : JSON.stringify({ p: id, ...r })),
+            );
+          });
+          continue;
         }
         const r = o.deliver(body, req);
         if (r) {

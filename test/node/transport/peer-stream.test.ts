@@ -206,3 +206,127 @@ test("closing the Raft port's connections ends its streams; the sender reconnect
     [1, 2],
   );
 });
+
+/** A Raft port whose node answers forwarded proposals (after `delayMs`), counting the batches. */
+async function proposingPort(t: { after: (f: () => void) => void }, delayMs: number, up = () => true) {
+  const batches: string[][] = [];
+  const handler: RaftHandler = {
+    deliver: () => true,
+    join: async () => ({ status: 200, body: {} }),
+    info: () => ({
+      id: "b",
+      clusterId: "c",
+      incarnation: "ib",
+      initialized: true,
+      state: "leader",
+      term: 1,
+      leader: null,
+      voters: {},
+      learners: {},
+    }),
+    propose: async (datas) => {
+      batches.push(datas);
+      await new Promise((r) => setTimeout(r, delayMs));
+      return datas.map((d, i) => ({ index: i + 1, result: d }));
+    },
+  };
+  const app = createRaftApp({
+    selfId: "b",
+    secret: "s",
+    clusterId: "c",
+    maxBodyBytes: 1 << 16,
+    logger: silentLogger,
+    handler: () => (up() ? handler : undefined),
+  });
+  const server = await listenRaft(app, "127.0.0.1", 0);
+  t.after(() => {
+    server.close();
+    server.closeAllConnections();
+  });
+  return { server, batches, addr: `127.0.0.1:${(server.address() as AddressInfo).port}` };
+}
+
+const transportTo = (addr: string) =>
+  new RaftTransport({
+    self: { id: "a", raftAddr: "127.0.0.1:1", httpUrl: "http://127.0.0.1:2" },
+    secret: "s",
+    clusterId: "c",
+    resolve: (id) => (id === "b" ? addr : undefined),
+    logger: silentLogger,
+  });
+
+test("forwarded proposals ride the stream: answers matched by id, no HTTP request", async (t) => {
+  const { server, batches, addr } = await proposingPort(t, 5);
+  let plainRequests = 0;
+  server.on("request", (req) => {
+    if (req.url === "/raft/v1/propose") plainRequests++;
+  });
+  const s = new PeerStream({ resolve: () => addr, headers: headers("s"), timeoutMs: 2000 });
+  t.after(() => s.close());
+  const [a, b] = await Promise.all([s.ask('["x","y"]', 2000), s.ask('["z"]', 2000)]);
+  assert.deepEqual(a, {
+    ok: true,
+    answer: [
+      { index: 1, result: "x" },
+      { index: 2, result: "y" },
+    ],
+  });
+  assert.deepEqual(b, { ok: true, answer: [{ index: 1, result: "z" }] });
+  assert.deepEqual(await s.ask("[1]", 2000), {
+    ok: false,
+    status: 400,
+    code: "BAD_BODY",
+    error: "body must be a JSON array of strings",
+  });
+  assert.equal(batches.length, 2);
+  assert.equal(plainRequests, 0);
+
+  // Through the transport: 30 concurrent writes leave in a few batches and all come back in order.
+  const tr = transportTo(addr);
+  t.after(() => tr.close());
+  const datas = Array.from({ length: 30 }, (_, i) => `w${i}`);
+  const answers = await Promise.all(datas.map((d) => tr.propose("b", d, 2000)));
+  assert.deepEqual(
+    answers.map((x) => ("result" in x ? x.result : x)),
+    datas,
+  );
+  assert.equal(plainRequests, 0);
+});
+
+test("proposals on a stream: a stopped leader refuses them unsent; a lost connection leaves them in doubt", async (t) => {
+  let up = false;
+  const { server, addr } = await proposingPort(t, 300, () => up);
+  const tr = transportTo(addr);
+  t.after(() => tr.close());
+  await assert.rejects(tr.propose("b", "x", 2000), (e: Error & { sent?: boolean }) => e.sent === false);
+  up = true;
+  const pending = tr.propose("b", "y", 5000);
+  await new Promise((r) => setTimeout(r, 100));
+  server.closeAllConnections(); // the stream drops while the leader is still proposing
+  await assert.rejects(pending, (e: Error & { sent?: boolean }) => e.sent === true);
+});
+
+test("a leader without streams (an older version: 404) gets forwarded proposals over HTTP", async (t) => {
+  const old: Server = createHttpServer((req, res) => {
+    let body = "";
+    req.on("data", (c) => (body += c));
+    req.on("end", () => {
+      if (req.url !== "/raft/v1/propose") {
+        res.writeHead(404, { "content-type": "application/json" }).end('{"code":"NOT_FOUND","error":"no such route"}');
+        return;
+      }
+      const datas = JSON.parse(body) as string[];
+      res
+        .writeHead(200, { "content-type": "application/json" })
+        .end(JSON.stringify(datas.map((d, i) => ({ index: i + 1, result: d }))));
+    });
+  });
+  await new Promise<void>((r) => old.listen(0, "127.0.0.1", r));
+  t.after(() => {
+    old.close();
+    old.closeAllConnections();
+  });
+  const tr = transportTo(`127.0.0.1:${(old.address() as AddressInfo).port}`);
+  t.after(() => tr.close());
+  assert.deepEqual(await tr.propose("b", "x", 2000), { index: 1, result: "x" });
+});
