@@ -61,6 +61,8 @@ export interface Config {
   maxBodyBytes: number;
   /** Free bytes to keep in STATE_DIR's file system: below it client writes are refused (0 = no check). */
   minFreeBytes: number;
+  /** Approximate bytes of values the LevelDB KV store caches in memory for reads (0 = no cache). */
+  kvCacheBytes: number;
 }
 
 /** A configuration problem: the variable at fault and what is wrong with it. */
@@ -300,6 +302,8 @@ function build(env: Record<string, string | undefined>, host: HostInfo): Config 
   const maxBodyBytes = num("MAX_BODY_BYTES", 1_048_576);
   const minFreeRaw = get("MIN_FREE_BYTES");
   const minFreeBytes = minFreeRaw === undefined ? 64 * 1024 ** 2 : parseBytes("MIN_FREE_BYTES", minFreeRaw);
+  const cacheRaw = get("KV_CACHE_BYTES");
+  const kvCacheBytes = cacheRaw === undefined ? 64 * 1024 ** 2 : parseBytes("KV_CACHE_BYTES", cacheRaw);
 
   return {
     nodeId,
@@ -327,6 +331,7 @@ function build(env: Record<string, string | undefined>, host: HostInfo): Config 
     snapshotThreshold,
     maxBodyBytes,
     minFreeBytes,
+    kvCacheBytes,
   };
 }
 

@@ -16,7 +16,7 @@ import { createClientServer } from "./api/client-server.ts";
 import { type Config, formatConfigError, loadConfig } from "./config.ts";
 import { TopologyError, topology } from "./discovery/peers.ts";
 import { createLogger, type Logger } from "./log.ts";
-import { metrics, recordHttpRequest, registry } from "./metrics.ts";
+import { metrics, recordHttpRequest, recordKvCacheRead, registry } from "./metrics.ts";
 import { NodeSlot, StandInNode } from "./server/node-slot.ts";
 import { type StartedNode, startNode } from "./server/start-node.ts";
 import { DiskGuard } from "./storage/disk-guard.ts";
@@ -261,7 +261,10 @@ async function waitForRoom(
  */
 async function openStorageOrExit(cfg: Config, logger: Logger): Promise<NodeStorage | undefined> {
   try {
-    return await openStorage(cfg.kvStore, cfg.stateDir);
+    return await openStorage(cfg.kvStore, cfg.stateDir, {
+      cacheBytes: cfg.kvCacheBytes,
+      onCacheRead: recordKvCacheRead,
+    });
   } catch (e) {
     if (cfg.kvStore !== "memory" && isNoSpace(e)) {
       logger.error("cannot open storage: the disk is full", { err: e, stateDir: cfg.stateDir });

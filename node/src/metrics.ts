@@ -159,6 +159,21 @@ export function recordHttpRequest(r: HttpRequestRecord): void {
   httpSeconds.observe({ route: r.route, method: r.method }, r.seconds);
 }
 
+const kvCacheReads = new Counter({
+  name: "raftkv_kv_cache_reads_total",
+  help: "Key reads (GET /key, both consistencies) answered from the in-memory value cache (hit) or LevelDB (miss).",
+  labelNames: ["result"] as const,
+  registers: [registry],
+});
+// Bound once: a read then costs one increment, no label lookup.
+const kvCacheHits = kvCacheReads.labels({ result: "hit" });
+const kvCacheMisses = kvCacheReads.labels({ result: "miss" });
+
+/** Counts one KV read by whether the LevelDB KV store's cache answered it. */
+export function recordKvCacheRead(hit: boolean): void {
+  (hit ? kvCacheHits : kvCacheMisses).inc();
+}
+
 /** Peers that currently carry a raftkv_follower_match_index series. */
 const matchPeers = new Set<string>();
 

@@ -67,6 +67,7 @@ test("an empty environment gives the documented defaults", () => {
     snapshotThreshold: 8192,
     maxBodyBytes: 1048576,
     minFreeBytes: 64 * 1024 * 1024,
+    kvCacheBytes: 64 * 1024 * 1024,
   });
 });
 
@@ -222,6 +223,17 @@ test("MIN_FREE_BYTES takes a byte count with an optional unit; 0 turns the check
     fails({ MIN_FREE_BYTES: bad }, "MIN_FREE_BYTES", /not a byte count/);
   }
   fails({ MIN_FREE_BYTES: "99999999999999999Gi" }, "MIN_FREE_BYTES", /too large/);
+});
+
+test("KV_CACHE_BYTES takes a byte count with an optional unit; 0 turns the cache off", () => {
+  assert.equal(ok({ KV_CACHE_BYTES: "0" }).kvCacheBytes, 0);
+  assert.equal(ok({ KV_CACHE_BYTES: "1048576" }).kvCacheBytes, 1048576);
+  assert.equal(ok({ KV_CACHE_BYTES: "256Mi" }).kvCacheBytes, 256 * 1024 * 1024);
+  assert.equal(ok({ KV_CACHE_BYTES: "1G" }).kvCacheBytes, 1e9);
+  for (const bad of ["-1", "64MB", "1.5Gi", "lots"]) {
+    fails({ KV_CACHE_BYTES: bad }, "KV_CACHE_BYTES", /not a byte count/);
+  }
+  fails({ KV_CACHE_BYTES: "99999999999999999Gi" }, "KV_CACHE_BYTES", /too large/);
 });
 
 test("loadConfig prints one line naming the variable and exits 2", () => {

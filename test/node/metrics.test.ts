@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { metrics, registry, setFollowerMatch } from "../../node/src/metrics.ts";
+import { metrics, recordKvCacheRead, registry, setFollowerMatch } from "../../node/src/metrics.ts";
 
 /** The raftkv_follower_match_index series as peer -> value. */
 async function matchSeries(): Promise<Record<string, number>> {
@@ -39,4 +39,19 @@ test("a removed member's series goes away; so does every series when leadership 
   setFollowerMatch(undefined);
   assert.deepEqual(await matchSeries(), {});
   assert.doesNotMatch(await registry.metrics(), /^raftkv_follower_match_index\{/m);
+});
+
+test("KV cache reads are counted as hits and misses", async () => {
+  const series = async () => {
+    const got = await registry.getSingleMetric("raftkv_kv_cache_reads_total")?.get();
+    return Object.fromEntries((got?.values ?? []).map((v) => [String(v.labels.result), v.value]));
+  };
+  const before = await series();
+  recordKvCacheRead(true);
+  recordKvCacheRead(true);
+  recordKvCacheRead(false);
+  const after = await series();
+  assert.equal((after.hit ?? 0) - (before.hit ?? 0), 2);
+  assert.equal((after.miss ?? 0) - (before.miss ?? 0), 1);
+  assert.match(await registry.metrics(), /^raftkv_kv_cache_reads_total\{result="hit"\} \d+$/m);
 });

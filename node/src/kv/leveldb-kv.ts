@@ -8,14 +8,18 @@
  *
  * Reads go to LevelDB, so the data set is not bounded by memory, except that
  * a snapshot is one string (the Raft contract) and so bounded by V8's limit.
+ * In front of `get` sits a bounded cache of decoded values (read-cache.ts),
+ * written through after each batch is in LevelDB and cleared by restore;
+ * `list` and `snapshot` always read LevelDB.
  */
 
 import type { Entry } from "../raft/types.ts";
-import { decodeValue, encodeValue, HIGH, KEYS, kvKey, kvKeyName } from "../storage/codec.ts";
+import { CHECKSUM_CHARS, decodeValue, encodeValue, HIGH, KEYS, kvKey, kvKeyName } from "../storage/codec.ts";
 import { corruptStore, dbFailure, ioError, poisonDb, type RawDb, StorageError } from "../storage/open-level.ts";
 import { applyParsed, entryCommand, type KvView, keysRead } from "./apply.ts";
 import type { JsonValue } from "./command.ts";
 import type { ApplyResult, KeyValue, KvSnapshot, KvStore, ListOptions } from "./kv-store.ts";
+import { MISS, ReadCache } from "./read-cache.ts";
 import { decodeSnapshot, SnapshotWriter } from "./snapshot-format.ts";
 
 type BatchOp = { type: "put"; key: Buffer; value: string } | { type: "del"; key: Buffer };
@@ -25,6 +29,17 @@ const KV_RANGE = { gte: KEYS.kvPrefix, lt: Buffer.concat([KEYS.kvPrefix, HIGH]) 
 /** Operations per batch when restoring a snapshot (bounded memory, still few writes). */
 const RESTORE_CHUNK = 4096;
 
+/** Default bound of the read cache: 64 MiB (approximate, see read-cache.ts). */
+export const DEFAULT_CACHE_BYTES = 64 * 1024 ** 2;
+
+/** Tuning of a LeveldbKv. */
+export interface LeveldbKvOptions {
+  /** Approximate bytes of decoded values kept in memory for `get` (0: no cache). */
+  cacheBytes?: number;
+  /** Called once per `get`: true when the cache answered it (for metrics). */
+  onCacheRead?: (hit: boolean) => void;
+}
+
 /** A KvStore on a shared LevelDB. */
 export class LeveldbKv implements KvStore {
   readonly #db: RawDb;
@@ -33,15 +48,20 @@ export class LeveldbKv implements KvStore {
   /** Serialises applies, restores and snapshots in call order. */
   #tail: Promise<unknown> = Promise.resolve();
   #failed: Error | null = null;
+  readonly #cache: ReadCache;
+  readonly #onCacheRead: ((hit: boolean) => void) | undefined;
+  #closed = false;
 
-  private constructor(db: RawDb, applied: number) {
+  private constructor(db: RawDb, applied: number, opts: LeveldbKvOptions) {
     this.#db = db;
     this.#dir = db.location;
     this.#applied = applied;
+    this.#cache = new ReadCache(opts.cacheBytes ?? DEFAULT_CACHE_BYTES);
+    this.#onCacheRead = opts.onCacheRead;
   }
 
   /** Opens the KV data in `db`; voids a restore that a crash interrupted (applied becomes 0). */
-  static async open(db: RawDb): Promise<LeveldbKv> {
+  static async open(db: RawDb, opts: LeveldbKvOptions = {}): Promise<LeveldbKv> {
     try {
       if ((await db.get(KEYS.kvRestoring)) !== undefined) {
         // Half-restored data is meaningless; the node restores its stored snapshot again.
@@ -56,7 +76,7 @@ export class LeveldbKv implements KvStore {
       if (typeof applied !== "number" || !Number.isSafeInteger(applied) || applied < 0) {
         throw corruptStore(db.location, `kv applied index is ${JSON.stringify(applied)}`);
       }
-      return new LeveldbKv(db, applied);
+      return new LeveldbKv(db, applied, opts);
     } catch (e) {
       if (e instanceof StorageError) throw e;
       if ((e as Error).name === "CorruptValueError") throw corruptStore(db.location, (e as Error).message, e);
@@ -97,11 +117,18 @@ export class LeveldbKv implements KvStore {
     }
     if (next === this.#applied) return todo.map(() => ({ op: "none", ok: true }));
 
-    // Fetch every key the batch reads in one round trip; writes go to an overlay.
-    const wanted = [...new Set(todo.flatMap((t) => (t ? keysRead(t.cmd) : [])))];
+    // Every key the batch reads, from the cache or else from LevelDB in one round trip; writes go to an
+    // overlay. The cache matches LevelDB here: applies and restores run one at a time, and fills are
+    // refused across them.
     const base = new Map<string, JsonValue | undefined>();
-    const raws = wanted.length > 0 ? await this.#db.getMany(wanted.map(kvKey)) : [];
-    for (const [i, k] of wanted.entries()) base.set(k, this.#decode(kvKey(k), raws[i]));
+    const fetch: string[] = [];
+    for (const k of new Set(todo.flatMap((t) => (t ? keysRead(t.cmd) : [])))) {
+      const cached = this.#cache.read(k);
+      if (cached === MISS) fetch.push(k);
+      else base.set(k, cached);
+    }
+    const raws = fetch.length > 0 ? await this.#db.getMany(fetch.map(kvKey)) : [];
+    for (const [i, k] of fetch.entries()) base.set(k, this.#decode(kvKey(k), raws[i]));
     const overlay = new Map<string, JsonValue | undefined>();
     const view: KvView = {
       read: (k) => (overlay.has(k) ? overlay.get(k) : base.get(k)),
@@ -110,12 +137,19 @@ export class LeveldbKv implements KvStore {
     const results = todo.map((t): ApplyResult => (t ? applyParsed(t.cmd, view) : { op: "none", ok: true }));
 
     const ops: BatchOp[] = [];
+    const written: Array<[string, JsonValue | undefined, string | undefined]> = [];
     for (const [k, v] of overlay) {
       const key = kvKey(k);
-      ops.push(v === undefined ? { type: "del", key } : { type: "put", key, value: encodeValue(key, v) });
+      const value = v === undefined ? undefined : encodeValue(key, v);
+      ops.push(value === undefined ? { type: "del", key } : { type: "put", key, value });
+      written.push([k, v, value?.slice(CHECKSUM_CHARS)]);
     }
     ops.push({ type: "put", key: KEYS.kvApplied, value: encodeValue(KEYS.kvApplied, next) });
     await this.#write(ops);
+    // Only now that LevelDB holds the batch: first what was read from disk, then every key written.
+    for (const [i, k] of fetch.entries()) this.#cache.write(k, base.get(k), raws[i]?.slice(CHECKSUM_CHARS));
+    for (const [k, v, json] of written) this.#cache.write(k, v, json);
+    this.#cache.touched();
     this.#applied = next;
     return results;
   }
@@ -126,7 +160,8 @@ export class LeveldbKv implements KvStore {
     try {
       await this.#db.batch(ops);
     } catch (e) {
-      // The database may or may not hold the batch; stop rather than guess.
+      // The database may or may not hold the batch; stop rather than guess (and let reads see LevelDB).
+      this.#cache.clear();
       const failure = ioError(this.#dir, "kv write", e);
       this.#failed = failure;
       poisonDb(this.#db, failure);
@@ -151,8 +186,17 @@ export class LeveldbKv implements KvStore {
     return e instanceof StorageError ? e : ioError(this.#dir, "reading the kv data", e);
   }
 
-  /** The value of a key, or undefined; a value failing its checksum throws StorageError CORRUPT. */
+  /**
+   * The value of a key, or undefined; a value failing its checksum throws StorageError CORRUPT. Objects
+   * and arrays may be frozen (shared with the cache).
+   */
   async get(key: string): Promise<JsonValue | undefined> {
+    if (!this.#closed) {
+      const cached = this.#cache.read(key);
+      this.#onCacheRead?.(cached !== MISS);
+      if (cached !== MISS) return cached;
+    }
+    const generation = this.#cache.generation;
     const k = kvKey(key);
     let raw: string | undefined;
     try {
@@ -160,7 +204,9 @@ export class LeveldbKv implements KvStore {
     } catch (e) {
       throw this.#readFailed(e);
     }
-    return this.#decode(k, raw);
+    const value = this.#decode(k, raw);
+    if (this.#closed) return value;
+    return this.#cache.fill(key, value, raw === undefined ? 0 : raw.length - CHECKSUM_CHARS, generation);
   }
 
   /** Keys with `prefix`, after `after`, in byte order, at most `limit` (Infinity for all). */
@@ -220,32 +266,45 @@ export class LeveldbKv implements KvStore {
   async restore(data: string, index: number): Promise<void> {
     const pairs = decodeSnapshot(data);
     await this.#enqueue(async () => {
-      await this.#write([{ type: "put", key: KEYS.kvRestoring, value: encodeValue(KEYS.kvRestoring, index) }]);
+      // Reads during the restore go to LevelDB as before; whatever they filled is dropped at the end.
+      this.#cache.clear();
       try {
-        await this.#db.clear(KV_RANGE);
-      } catch (e) {
-        const failure = ioError(this.#dir, "kv clear", e);
-        this.#failed = failure;
-        poisonDb(this.#db, failure);
-        throw failure;
+        await this.#restore(pairs, index);
+      } finally {
+        this.#cache.clear();
       }
-      for (let i = 0; i < pairs.length; i += RESTORE_CHUNK) {
-        const ops: BatchOp[] = pairs.slice(i, i + RESTORE_CHUNK).map(({ key, value }) => {
-          const k = kvKey(key);
-          return { type: "put", key: k, value: encodeValue(k, value) };
-        });
-        await this.#write(ops);
-      }
-      await this.#write([
-        { type: "put", key: KEYS.kvApplied, value: encodeValue(KEYS.kvApplied, index) },
-        { type: "del", key: KEYS.kvRestoring },
-      ]);
-      this.#applied = index;
     });
   }
 
-  /** Waits for queued work; the database itself belongs to the log store. */
+  async #restore(pairs: ReturnType<typeof decodeSnapshot>, index: number): Promise<void> {
+    await this.#write([{ type: "put", key: KEYS.kvRestoring, value: encodeValue(KEYS.kvRestoring, index) }]);
+    try {
+      await this.#db.clear(KV_RANGE);
+    } catch (e) {
+      const failure = ioError(this.#dir, "kv clear", e);
+      this.#failed = failure;
+      poisonDb(this.#db, failure);
+      throw failure;
+    }
+    for (let i = 0; i < pairs.length; i += RESTORE_CHUNK) {
+      const ops: BatchOp[] = pairs.slice(i, i + RESTORE_CHUNK).map(({ key, value }) => {
+        const k = kvKey(key);
+        return { type: "put", key: k, value: encodeValue(k, value) };
+      });
+      await this.#write(ops);
+    }
+    await this.#write([
+      { type: "put", key: KEYS.kvApplied, value: encodeValue(KEYS.kvApplied, index) },
+      { type: "del", key: KEYS.kvRestoring },
+    ]);
+    this.#applied = index;
+  }
+
+  /** Waits for queued work and empties the cache; the database itself belongs to the log store. */
   async close(): Promise<void> {
     await this.#tail;
+    // Reads after close go to the database (and fail once it is closed), as without a cache.
+    this.#closed = true;
+    this.#cache.clear();
   }
 }

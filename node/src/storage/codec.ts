@@ -59,6 +59,9 @@ export function kvKeyName(dbKey: Buffer): string {
   return dbKey.subarray(KEYS.kvPrefix.length).toString("utf8");
 }
 
+/** Length of the checksum in front of a stored value's JSON. */
+export const CHECKSUM_CHARS = 8;
+
 function checksum(key: Buffer, json: string): string {
   return crc32(json, crc32(key)).toString(16).padStart(8, "0");
 }
@@ -76,8 +79,8 @@ export class CorruptValueError extends Error {
 
 /** Checks and parses a framed value; throws CorruptValueError naming the key. */
 export function decodeValue(key: Buffer, stored: string): unknown {
-  const json = stored.slice(8);
-  if (stored.length < 9 || stored.slice(0, 8) !== checksum(key, json)) {
+  const json = stored.slice(CHECKSUM_CHARS);
+  if (stored.length <= CHECKSUM_CHARS || stored.slice(0, CHECKSUM_CHARS) !== checksum(key, json)) {
     throw new CorruptValueError(`checksum mismatch in value of key ${printableKey(key)}`);
   }
   try {

@@ -6,7 +6,7 @@
 
 import type { KvStoreKind } from "../config.ts";
 import type { KvStore } from "../kv/kv-store.ts";
-import { LeveldbKv } from "../kv/leveldb-kv.ts";
+import { LeveldbKv, type LeveldbKvOptions } from "../kv/leveldb-kv.ts";
 import { MemoryKv } from "../kv/memory-kv.ts";
 import { LeveldbLogStore } from "./leveldb-log-store.ts";
 import type { LogStore } from "./log-store.ts";
@@ -20,22 +20,22 @@ export interface NodeStorage {
   close(): Promise<void>;
 }
 
-/** Opens both stores; throws StorageError when the directory is unreadable or corrupt. */
-export async function openStorage(kind: KvStoreKind, dir: string): Promise<NodeStorage> {
+/** Opens both stores; throws StorageError when the directory is unreadable or corrupt. `kv` tunes a LevelDB KV. */
+export async function openStorage(kind: KvStoreKind, dir: string, kv: LeveldbKvOptions = {}): Promise<NodeStorage> {
   if (kind === "memory") {
     const log = await MemoryLogStore.open();
     const kv = new MemoryKv();
     return { log, kv, close: () => closeBoth(kv, log) };
   }
   const log = await LeveldbLogStore.open(dir);
-  let kv: LeveldbKv;
+  let store: LeveldbKv;
   try {
-    kv = await LeveldbKv.open(log.db);
+    store = await LeveldbKv.open(log.db, kv);
   } catch (e) {
     await log.close();
     throw e;
   }
-  return { log, kv, close: () => closeBoth(kv, log) };
+  return { log, kv: store, close: () => closeBoth(store, log) };
 }
 
 async function closeBoth(kv: KvStore, log: LogStore): Promise<void> {

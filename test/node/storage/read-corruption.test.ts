@@ -19,7 +19,9 @@ import { RaftTransport } from "../../../node/src/transport/raft-transport.ts";
 import { tempDir } from "./helpers.ts";
 
 test("a checksum failure on a KV read is fatal for the node (StorageError CORRUPT to onFatal, once)", async (t) => {
-  const storage = await openStorage("leveldb", tempDir(t));
+  // No read cache: the damage is planted behind the store's back under a key it just wrote, and a
+  // cached copy (the value the apply wrote) would answer the read without looking at the disk.
+  const storage = await openStorage("leveldb", tempDir(t), { cacheBytes: 0 });
   const inc = storage.log.incarnation;
   const persisted = RaftCore.bootstrap(inc, { voters: { a: inc }, learners: {} });
   await storage.log.save({ hardState: persisted.hardState, entries: persisted.entries, snapshotRestore: false });
