@@ -136,9 +136,15 @@ export function createLeanPath(node: KvNode, o: LeanOptions): LeanPath {
   };
 
   const fail = (x: LeanExchange, err: unknown): void => {
-    name(x);
-    const a = errorAnswer(err, x.req, x.res, x.path, logger);
-    if (a !== undefined) sendPlainError(x.res, a.code, a.message, a.extra, a.headers);
+    try {
+      name(x);
+      const a = errorAnswer(err, x.req, x.res, x.path, logger);
+      if (a !== undefined) sendPlainError(x.res, a.code, a.message, a.extra, a.headers);
+    } catch (e) {
+      // Express's router would catch this; here it must not become an unhandled rejection (a crash).
+      logger.error("answering an error failed", { path: x.path, error: String(e) });
+      x.res.destroy();
+    }
   };
 
   // As the express route GET /key/{key}: the same checks in the same order.
