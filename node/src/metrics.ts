@@ -153,10 +153,41 @@ export interface HttpRequestRecord {
   seconds: number;
 }
 
+/** The labelled series of one route and method, looked up in prom-client once rather than on every request. */
+interface HttpSeries {
+  seconds: { observe(value: number): void };
+  /** raftkv_http_requests_total by status code, not forwarded / forwarded. */
+  counts: Map<number, [{ inc(): void } | undefined, { inc(): void } | undefined]>;
+}
+
+/** By route, then method: both come from short fixed lists (route patterns, the methods Node's parser knows). */
+const httpSeries = new Map<string, Map<string, HttpSeries>>();
+
 /** Records a client API request; the HTTP layer calls it once per response. */
 export function recordHttpRequest(r: HttpRequestRecord): void {
-  httpRequests.inc({ route: r.route, method: r.method, code: String(r.code), forwarded: String(r.forwarded) });
-  httpSeconds.observe({ route: r.route, method: r.method }, r.seconds);
+  let byMethod = httpSeries.get(r.route);
+  if (byMethod === undefined) {
+    byMethod = new Map();
+    httpSeries.set(r.route, byMethod);
+  }
+  let series = byMethod.get(r.method);
+  if (series === undefined) {
+    series = { seconds: httpSeconds.labels(r.route, r.method), counts: new Map() };
+    byMethod.set(r.method, series);
+  }
+  let byForwarded = series.counts.get(r.code);
+  if (byForwarded === undefined) {
+    byForwarded = [undefined, undefined];
+    series.counts.set(r.code, byForwarded);
+  }
+  const i = r.forwarded ? 1 : 0;
+  let count = byForwarded[i];
+  if (count === undefined) {
+    count = httpRequests.labels(r.route, r.method, String(r.code), String(r.forwarded));
+    byForwarded[i] = count;
+  }
+  count.inc();
+  series.seconds.observe(r.seconds);
 }
 
 const kvCacheReads = new Counter({

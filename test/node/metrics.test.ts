@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { metrics, recordKvCacheRead, registry, setFollowerMatch } from "../../node/src/metrics.ts";
+import { metrics, recordHttpRequest, recordKvCacheRead, registry, setFollowerMatch } from "../../node/src/metrics.ts";
 
 /** The raftkv_follower_match_index series as peer -> value. */
 async function matchSeries(): Promise<Record<string, number>> {
@@ -54,4 +54,24 @@ test("KV cache reads are counted as hits and misses", async () => {
   assert.equal((after.hit ?? 0) - (before.hit ?? 0), 2);
   assert.equal((after.miss ?? 0) - (before.miss ?? 0), 1);
   assert.match(await registry.metrics(), /^raftkv_kv_cache_reads_total\{result="hit"\} \d+$/m);
+});
+
+test("client requests: one series per route, method, code and forwarded, as before the series were cached", async () => {
+  const base = { route: "/key/{key}", method: "GET", seconds: 0.0003 };
+  recordHttpRequest({ ...base, code: 200, forwarded: false });
+  recordHttpRequest({ ...base, code: 200, forwarded: false });
+  recordHttpRequest({ ...base, code: 200, forwarded: true, seconds: 0.02 });
+  recordHttpRequest({ ...base, code: 400, forwarded: false });
+  recordHttpRequest({ route: "/key", method: "POST", code: 200, forwarded: true, seconds: 2 });
+  const text = await registry.metrics();
+  const line = (labels: string) =>
+    new RegExp(`^raftkv_http_requests_total\\{${labels}\\} (\\d+)$`, "m").exec(text)?.[1];
+  assert.equal(line('route="/key/\\{key\\}",method="GET",code="200",forwarded="false"'), "2");
+  assert.equal(line('route="/key/\\{key\\}",method="GET",code="200",forwarded="true"'), "1");
+  assert.equal(line('route="/key/\\{key\\}",method="GET",code="400",forwarded="false"'), "1");
+  assert.equal(line('route="/key",method="POST",code="200",forwarded="true"'), "1");
+  assert.match(text, /^raftkv_http_request_seconds_count\{route="\/key\/\{key\}",method="GET"\} 4$/m);
+  assert.match(text, /^raftkv_http_request_seconds_bucket\{le="0\.0005",route="\/key\/\{key\}",method="GET"\} 3$/m);
+  assert.match(text, /^raftkv_http_request_seconds_bucket\{le="0\.025",route="\/key\/\{key\}",method="GET"\} 4$/m);
+  assert.match(text, /^raftkv_http_request_seconds_sum\{route="\/key",method="POST"\} 2$/m);
 });

@@ -9,7 +9,7 @@ import { nodeIdProblem } from "../config.ts";
 import type { Ctx, RouteFn } from "./app.ts";
 import { describe, onlyFields, parseJsonObject } from "./body.ts";
 import { ApiFailure } from "./failure.ts";
-import { viaLeader } from "./forward.ts";
+import { expressExchange, viaLeader } from "./forward.ts";
 import { parseQuery } from "./query.ts";
 
 /** Longest incarnation string accepted. */
@@ -33,7 +33,7 @@ export function registerAdminRoutes(route: RouteFn, ctx: Ctx, auth: (req: Reques
       if (incarnation !== undefined && (typeof incarnation !== "string" || !/^[\x21-\x7e]{1,128}$/.test(incarnation))) {
         throw new ApiFailure("BAD_BODY", `\`incarnation\` must be 1-${MAX_INCARNATION} printable ASCII characters`);
       }
-      const r = await viaLeader(req, res, ctx.forward, redirect, raw, () =>
+      const r = await viaLeader(expressExchange(req, res), ctx.forward, redirect, raw, () =>
         node.addLearner(id, raftAddr, httpUrl, incarnation),
       );
       if (!r.forwarded) res.json({ ok: true, id, role: "learner" });
@@ -45,7 +45,7 @@ export function registerAdminRoutes(route: RouteFn, ctx: Ctx, auth: (req: Reques
       auth(req);
       const redirect = parseQuery(req, ["redirect"]).flag("redirect");
       const id = memberId(req.params.id, "BAD_PARAM");
-      const r = await viaLeader(req, res, ctx.forward, redirect, undefined, () => node.promote(id));
+      const r = await viaLeader(expressExchange(req, res), ctx.forward, redirect, undefined, () => node.promote(id));
       if (!r.forwarded) res.json({ ok: true, id, role: "voter" });
     },
   });
@@ -55,7 +55,7 @@ export function registerAdminRoutes(route: RouteFn, ctx: Ctx, auth: (req: Reques
       auth(req);
       const redirect = parseQuery(req, ["redirect"]).flag("redirect");
       const id = memberId(req.params.id, "BAD_PARAM");
-      const r = await viaLeader(req, res, ctx.forward, redirect, undefined, () => node.remove(id));
+      const r = await viaLeader(expressExchange(req, res), ctx.forward, redirect, undefined, () => node.remove(id));
       if (!r.forwarded) res.json({ ok: true, id });
     },
   });
@@ -70,7 +70,7 @@ export function registerAdminRoutes(route: RouteFn, ctx: Ctx, auth: (req: Reques
         raw.toString("utf8").trim() === "" ? {} : parseJsonObject(raw, "the body of POST /admin/transfer-leader");
       onlyFields(body, ["id"], "POST /admin/transfer-leader");
       const id = body.id === undefined || body.id === null ? undefined : memberId(body.id, "BAD_BODY");
-      const r = await viaLeader(req, res, ctx.forward, redirect, raw, () => node.transferLeader(id));
+      const r = await viaLeader(expressExchange(req, res), ctx.forward, redirect, raw, () => node.transferLeader(id));
       if (!r.forwarded) res.json({ ok: true, leader: r.value.leader });
     },
   });

@@ -6,16 +6,20 @@
  */
 
 import { readFileSync } from "node:fs";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import { join } from "node:path";
 import express, { type Express, type NextFunction, type Request, type RequestHandler, type Response } from "express";
-import type { ErrorCode } from "../errors.ts";
 import { type JsonValue, keyProblem } from "../kv/command.ts";
 import { registerAdminRoutes } from "./admin.ts";
 import { requireSecret } from "./auth.ts";
 import { describe, onlyFields, parseJsonObject, readRawBody } from "./body.ts";
-import { ApiFailure, ClientGone, clientGone, sendError } from "./failure.ts";
-import { type ForwardOptions, viaLeader } from "./forward.ts";
-import { type KvNode, NodeError } from "./kv-node.ts";
+import { errorAnswer } from "./error-answer.ts";
+import { ApiFailure, sendError } from "./failure.ts";
+import { expressExchange, type ForwardOptions, viaLeader } from "./forward.ts";
+import type { KvNode } from "./kv-node.ts";
+import { parseWrites } from "./kv-writes.ts";
+import { createLeanPath } from "./lean-path.ts";
+import { keyInPath } from "./path-key.ts";
 import { parseQuery } from "./query.ts";
 
 /** The log calls the API makes (the node's structured logger fits). */
@@ -43,6 +47,8 @@ export interface ApiOptions {
   metricsHandler?: RequestHandler;
   /** False: followers answer NOT_LEADER (421) instead of proxying to the leader (default true). */
   forward?: boolean;
+  /** False: the hot routes go through express too instead of the lean path (lean-path.ts; default true). */
+  leanPath?: boolean;
 }
 
 /** The methods a route can serve. */
@@ -153,20 +159,30 @@ export function createApiApp(node: KvNode, opts: ApiOptions): Express {
     sendError(res, "NOT_FOUND", `no route ${req.method} ${req.path} (see GET /openapi.json)`);
   });
   app.use(errorHandler(logger));
+  if (opts.leanPath !== false) {
+    const lean = createLeanPath(node, {
+      maxBodyBytes: opts.maxBodyBytes,
+      bodyTimeoutMs: opts.bodyTimeoutMs,
+      forward,
+      logger,
+      metrics: opts.metrics,
+    });
+    // http.createServer(app) calls app(req, res), which calls app.handle: the lean path goes in front of it.
+    const a = app as unknown as { handle: ExpressHandle };
+    const viaExpress = a.handle;
+    a.handle = (req, res, next) => {
+      if (!lean(req, res)) viaExpress.call(app, req, res, next);
+    };
+  }
   return app;
 }
 
+/** Express's own entry point for a request (not in its type declarations). */
+type ExpressHandle = (req: IncomingMessage, res: ServerResponse, next?: (err?: unknown) => void) => void;
+
 /** The key in the path after `prefix` (percent-decoded), validated: BAD_KEY otherwise. */
 function pathKey(req: Request, prefix: string): string {
-  let key: string;
-  try {
-    key = decodeURIComponent(req.path.slice(prefix.length));
-  } catch {
-    throw new ApiFailure("BAD_KEY", "the key in the path is not valid percent-encoded UTF-8");
-  }
-  const problem = keyProblem(key);
-  if (problem) throw new ApiFailure("BAD_KEY", problem);
-  return key;
+  return keyInPath(req.path, prefix);
 }
 
 /** GET or DELETE /key (no key): hraftd answers 400 too. */
@@ -182,21 +198,15 @@ function registerKvRoutes(route: RouteFn, ctx: Ctx): void {
     POST: async (req, res) => {
       const redirect = parseQuery(req, ["redirect"]).flag("redirect");
       const raw = await ctx.body(req);
-      const kv = parseJsonObject(raw, "the body of POST /key");
-      for (const [k, v] of Object.entries(kv)) {
-        const problem = keyProblem(k);
-        if (problem) throw new ApiFailure("BAD_KEY", `${JSON.stringify(k.slice(0, 64))}: ${problem}`);
-        if (v === null) throw new ApiFailure("BAD_BODY", `the value of ${JSON.stringify(k)} is null; delete the key`);
-      }
+      const kv = parseWrites(raw);
       const rem = node.remote;
       const r = await viaLeader(
-        req,
-        res,
+        expressExchange(req, res),
         ctx.forward,
         redirect,
         raw,
-        () => node.set(kv as Record<string, JsonValue>),
-        rem && { leader: rem.leader, run: () => rem.set(kv as Record<string, JsonValue>) },
+        () => node.set(kv),
+        rem && { leader: rem.leader, run: () => rem.set(kv) },
       );
       if (!r.forwarded) res.json({ index: r.value.index });
     },
@@ -210,7 +220,9 @@ function registerKvRoutes(route: RouteFn, ctx: Ctx): void {
       const q = parseQuery(req, ["consistency", "redirect"]);
       const key = pathKey(req, "/key/");
       const consistency = q.consistency();
-      const r = await viaLeader(req, res, ctx.forward, q.flag("redirect"), undefined, () => node.get(key, consistency));
+      const r = await viaLeader(expressExchange(req, res), ctx.forward, q.flag("redirect"), undefined, () =>
+        node.get(key, consistency),
+      );
       // fromEntries defines an own property even for "__proto__".
       if (!r.forwarded) res.json(Object.fromEntries([[key, r.value ?? null]]));
     },
@@ -219,8 +231,7 @@ function registerKvRoutes(route: RouteFn, ctx: Ctx): void {
       const key = pathKey(req, "/key/");
       const rem = node.remote;
       const r = await viaLeader(
-        req,
-        res,
+        expressExchange(req, res),
         ctx.forward,
         q.flag("redirect"),
         undefined,
@@ -252,8 +263,7 @@ function registerKvRoutes(route: RouteFn, ctx: Ctx): void {
       const expect = body.expect as JsonValue;
       const rem = node.remote;
       const r = await viaLeader(
-        req,
-        res,
+        expressExchange(req, res),
         ctx.forward,
         q.flag("redirect"),
         raw,
@@ -278,7 +288,7 @@ function registerKvRoutes(route: RouteFn, ctx: Ctx): void {
       const limit = q.int("limit", 1, LIST_MAX_LIMIT, LIST_DEFAULT_LIMIT);
       const consistency = q.consistency();
       // One more than asked tells whether another page exists.
-      const r = await viaLeader(req, res, ctx.forward, q.flag("redirect"), undefined, () =>
+      const r = await viaLeader(expressExchange(req, res), ctx.forward, q.flag("redirect"), undefined, () =>
         node.list(prefix, limit + 1, after, consistency),
       );
       if (r.forwarded) return;
@@ -325,53 +335,10 @@ function registerHealthRoutes(route: RouteFn, ctx: Ctx): void {
     });
 }
 
-/** The status-code-only errors express itself may raise (bad percent-encoding in a path parameter). */
-function expressErrorCode(err: unknown): ErrorCode | undefined {
-  const status = (err as { status?: unknown; statusCode?: unknown } | null)?.status;
-  if (typeof status !== "number" || status < 400 || status >= 500) return undefined;
-  if (status === 413) return "BODY_TOO_LARGE";
-  if (status === 404) return "NOT_FOUND";
-  return "BAD_PARAM";
-}
-
-/** The final error handler: NodeError and ApiFailure by their code; anything else is a bug (500, logged). */
+/** The final error handler: answers as errorAnswer decides (error-answer.ts). */
 function errorHandler(logger: Logger) {
   return (err: unknown, req: Request, res: Response, _next: NextFunction): void => {
-    if (err instanceof ClientGone || clientGone(req, res)) {
-      res.destroy();
-      return;
-    }
-    if (res.headersSent) {
-      logger.error("error after the response started", { path: req.path, error: String(err) });
-      res.destroy();
-      return;
-    }
-    // A body we did not read must not be drained at the client's pace: close after answering.
-    if (!req.complete) {
-      res.setHeader("Connection", "close");
-      req.pause();
-    }
-    if (err instanceof ApiFailure) {
-      sendError(res, err.code, err.message, err.extra, err.headers);
-      return;
-    }
-    if (err instanceof NodeError) {
-      if (err.code === "INTERNAL") logger.error("node error", { path: req.path, error: err.message });
-      const extra =
-        err.code === "NOT_LEADER" || err.code === "NO_LEADER" ? { leader: err.leader?.httpUrl ?? "" } : undefined;
-      sendError(res, err.code, err.message, extra);
-      return;
-    }
-    const code = expressErrorCode(err);
-    if (code !== undefined) {
-      sendError(res, code, err instanceof Error ? err.message : String(err));
-      return;
-    }
-    logger.error("internal error", {
-      method: req.method,
-      path: req.path,
-      error: err instanceof Error ? (err.stack ?? err.message) : String(err),
-    });
-    sendError(res, "INTERNAL", "internal error; the node's log has the details");
+    const a = errorAnswer(err, req, res, req.path, logger);
+    if (a !== undefined) sendError(res, a.code, a.message, a.extra, a.headers);
   };
 }

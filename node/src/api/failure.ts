@@ -4,7 +4,8 @@
  * Handlers throw `ApiFailure`; the final error handler in app.ts sends it.
  */
 
-import type { Request, Response } from "express";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Response } from "express";
 import { type ApiError, apiError, type ErrorCode, errorHeaders, httpStatus } from "../errors.ts";
 
 /** Extra fields an error body may carry besides `error` and `code`. */
@@ -41,6 +42,6 @@ export function sendError(
 export class ClientGone extends Error {}
 
 /** True when the request's connection is already gone, so no response can be sent. */
-export function clientGone(req: Request, res: Response): boolean {
+export function clientGone(req: IncomingMessage, res: ServerResponse): boolean {
   return res.destroyed || req.socket.destroyed;
 }

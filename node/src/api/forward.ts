@@ -8,10 +8,12 @@
  * forwarding again, so leadership moving mid-request can never make a loop.
  */
 
+import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Request, Response } from "express";
 import type { Logger } from "./app.ts";
 import { ApiFailure } from "./failure.ts";
 import { NodeError } from "./kv-node.ts";
+import { sendJson } from "./plain-json.ts";
 
 /** The header that marks a request proxied by another node. */
 export const FORWARDED_HEADER = "x-raftkv-forwarded";
@@ -30,6 +32,34 @@ export interface ForwardOptions {
   logger: Logger;
 }
 
+/** One client request as forwarding sees it: express's or the lean path's, on node:http's types. */
+export interface Exchange {
+  readonly req: IncomingMessage;
+  readonly res: ServerResponse;
+  /** The request target as received (path and query), appended to the leader's URL. */
+  readonly url: string;
+  /** Records that the request went to the leader (the `forwarded` label of the request metrics). */
+  markForwarded(): void;
+}
+
+/** The Exchange of an express request: its target as received, the mark in `res.locals` the metrics hook reads. */
+export function expressExchange(req: Request, res: Response): Exchange {
+  return {
+    req,
+    res,
+    url: req.originalUrl,
+    markForwarded: () => {
+      res.locals.forwarded = true;
+    },
+  };
+}
+
+/** The leader a follower's own writes go to, and how to run one there (KvNode.remote). */
+export interface RemoteRun<T> {
+  leader(): { id: string; httpUrl: string } | undefined;
+  run: () => Promise<T>;
+}
+
 /**
  * Runs `local`; if this node is not the leader, serves the request through the
  * leader instead (or redirects, or refuses): with `remote` (a write the node
@@ -39,13 +69,12 @@ export interface ForwardOptions {
  * must answer with its value.
  */
 export async function viaLeader<T>(
-  req: Request,
-  res: Response,
+  ex: Exchange,
   opts: ForwardOptions,
   redirect: boolean,
   body: Buffer | undefined,
   local: () => Promise<T>,
-  remote?: { leader(): { id: string; httpUrl: string } | undefined; run: () => Promise<T> },
+  remote?: RemoteRun<T>,
 ): Promise<{ forwarded: true } | { forwarded: false; value: T }> {
   // A follower that knows its leader goes there at once (no refusal built and thrown first).
   let leader = remote?.leader();
@@ -57,13 +86,30 @@ export async function viaLeader<T>(
       leader = e.leader;
     }
   }
+  return toLeader(ex, opts, redirect, body, leader, remote);
+}
+
+/**
+ * viaLeader once this node is known not to lead: `leader` is the leader it knows (undefined: none).
+ * Redirects, refuses, runs `remote` on the leader, or proxies the request, as viaLeader describes.
+ */
+export async function toLeader<T>(
+  ex: Exchange,
+  opts: ForwardOptions,
+  redirect: boolean,
+  body: Buffer | undefined,
+  leader: { id: string; httpUrl: string } | undefined,
+  remote?: RemoteRun<T>,
+): Promise<{ forwarded: true } | { forwarded: false; value: T }> {
+  const { req, res } = ex;
   if (leader === undefined || leader.httpUrl === "") {
     throw new ApiFailure("NO_LEADER", "this node is not the leader and knows no leader yet", { leader: "" });
   }
-  const target = `${leader.httpUrl.replace(/\/+$/, "")}${req.originalUrl}`;
+  const target = `${leader.httpUrl.replace(/\/+$/, "")}${ex.url}`;
   if (redirect) {
-    res.status(307).setHeader("Location", target);
-    res.json({ leader: leader.httpUrl, location: target });
+    res.statusCode = 307;
+    res.setHeader("Location", target);
+    sendJson(res, { leader: leader.httpUrl, location: target });
     return { forwarded: true };
   }
   if (!opts.enabled) {
@@ -76,26 +122,26 @@ export async function viaLeader<T>(
       leader: leader.httpUrl,
     });
   }
-  res.locals.forwarded = true;
+  ex.markForwarded();
   if (remote) {
     // The node runs the write on the leader itself (KvNode.remote): the answer is built here as usual.
     const value = await remote.run();
     res.setHeader("X-Raftkv-Node", leader.id);
     return { forwarded: false, value };
   }
-  await proxy(req, res, opts, target, leader, body);
+  await proxy(ex, opts, target, leader, body);
   return { forwarded: true };
 }
 
 /** Proxies the request to `target` and copies the leader's answer back. */
 async function proxy(
-  req: Request,
-  res: Response,
+  ex: Exchange,
   opts: ForwardOptions,
   target: string,
   leader: { id: string; httpUrl: string },
   body: Buffer | undefined,
 ): Promise<void> {
+  const { req, res } = ex;
   const headers: Record<string, string> = { [FORWARDED_HEADER]: "1" };
   for (const h of PASSED_ON) {
     const v = req.headers[h];
@@ -107,7 +153,7 @@ async function proxy(
     if (!res.writableFinished) gone.abort();
   };
   res.on("close", onClose);
-  res.locals.forwarded = true;
+  ex.markForwarded();
   const hasBody = body !== undefined && body.length > 0 && req.method !== "GET" && req.method !== "HEAD";
   let answer: globalThis.Response;
   let payload: Buffer;
@@ -136,7 +182,7 @@ async function proxy(
   } finally {
     res.off("close", onClose);
   }
-  res.status(answer.status);
+  res.statusCode = answer.status;
   for (const h of PASSED_BACK) {
     const v = answer.headers.get(h);
     if (v !== null) res.setHeader(h, v);

@@ -50,10 +50,15 @@ export class Query {
 
 /** Parses the request's query string, allowing only `allowed` names, each at most once. */
 export function parseQuery(req: Request, allowed: readonly string[]): Query {
-  const q = req.originalUrl.indexOf("?");
+  return parseTargetQuery(req.originalUrl, allowed);
+}
+
+/** parseQuery for a request target as received (path and query). */
+export function parseTargetQuery(target: string, allowed: readonly string[]): Query {
+  const q = target.indexOf("?");
   const params = new Map<string, string>();
   if (q < 0) return new Query(params);
-  const raw = req.originalUrl.slice(q + 1);
+  const raw = target.slice(q + 1);
   for (const [name, value] of new URLSearchParams(raw)) {
     if (!allowed.includes(name)) {
       const known = allowed.length > 0 ? `allowed here: ${allowed.join(", ")}` : "this route takes none";
