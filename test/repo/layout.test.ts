@@ -38,9 +38,10 @@ test("package.json runs scripts/test.ts as npm test and pins Node 24", () => {
   assert.match(pkg.devDependencies?.node ?? "", /^24\./);
 });
 
-test(".gitignore covers node_modules, dist and .cache", () => {
+test(".gitignore covers node_modules (a symlink too), dist and .cache", () => {
   const lines = readFileSync(join(root, ".gitignore"), "utf8").split("\n");
-  for (const entry of ["node_modules/", "dist/", ".cache/"])
+  // Without the slash: "node_modules/" would not match a symlinked node_modules (a worktree's).
+  for (const entry of ["node_modules", "dist/", ".cache/"])
     assert.ok(lines.includes(entry), `.gitignore lacks ${entry}`);
 });
 
