@@ -11,13 +11,14 @@
  *   npm run bench -- --quick          tiny windows, to prove the bench works (CI; ~30 s; no timing verdicts)
  *   npm run bench -- --scale          also: load 1,000,000 keys, snapshot, a new member catching up, RSS (+~3 min)
  *   npm run bench -- --scale-only     only that
+ *   BENCH_LOG_DIR=/tmp/x BENCH_LOG_LEVEL=info npm run bench ...   keep every raftkv node's log in /tmp/x/<id>.log
  *   npm run bench -- --only write     only workloads whose name contains "write" (--clients 1,64: only at those client counts)
  *   npm run bench -- --failover 5     fail-over repeats (kill -9 of the leader → first acknowledged write)
  *   npm run bench -- --no-etcd        raftkv alone
  */
 
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { closeSync, fsyncSync, mkdtempSync, openSync, rmSync, writeSync } from "node:fs";
+import { appendFileSync, closeSync, fsyncSync, mkdtempSync, openSync, rmSync, writeSync } from "node:fs";
 import { Agent, request } from "node:http";
 import { connect, createServer as createNetServer } from "node:net";
 import { cpus, tmpdir } from "node:os";
@@ -153,6 +154,7 @@ function startProc(cmd: string, args: string[], env: Record<string, string>): Pr
   const proc = spawn(cmd, args, { env, stdio: ["ignore", "pipe", "pipe"] });
   const out: string[] = [];
   const keep = (b: Buffer) => {
+    if (process.env.BENCH_LOG_DIR) appendFileSync(`${process.env.BENCH_LOG_DIR}/${env.NODE_ID ?? "x"}.log`, b);
     out.push(b.toString("utf8"));
     if (out.length > 200) out.shift();
   };
@@ -221,7 +223,7 @@ class Raftkv implements System {
       RAFT_ADVERTISE_ADDR: "127.0.0.1",
       PEERS: this.peers(peersCount),
       RAFT_SECRET: "bench-secret",
-      LOG_LEVEL: "warn",
+      LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? "warn",
       MIN_FREE_BYTES: "0",
       ...this.extraEnv,
     };

@@ -28,6 +28,11 @@ import { notLeader, refusalError } from "./refusals.ts";
 import { unwrapSnapshot, wrapSnapshot } from "./snapshot-envelope.ts";
 import { AppliedWaiters, ProposalWaiters } from "./waiters.ts";
 
+/**
+ * Most entries one apply batch gathers from several Readies: larger batches would hold the loop's
+ * thread (encoding, the native batch) and LevelDB's write queue for too long at once.
+ */
+const MAX_APPLY_BATCH = 64;
 /** How long a commit-index-only hard state may wait for a write to ride along with. */
 const LAZY_COMMIT_MS = 100;
 /** TEST-ONLY: a planted bug for test/faults (see #handleReady); never set in production. */
@@ -93,8 +98,8 @@ export class RaftNode {
    * when the last apply handed over is done; waiters (proposals, reads) are released by the applies.
    */
   #applying: Promise<void> = Promise.resolve();
-  /** Committed entries waiting for the next apply in the chain (see #queueApply). */
-  #applyQueue: Entry[] = [];
+  /** The batch of committed entries whose apply has not started yet (see #queueApply). */
+  #applyOpen: Entry[] | undefined;
   /** A commit-index-only hard state not written yet (see #handleReady), and its timer. */
   #lazyHardState: Ready["hardState"];
   #lazyTimer: NodeJS.Timeout | undefined;
@@ -452,12 +457,16 @@ export class RaftNode {
    * every batch is taken whole when its turn in the chain comes.
    */
   #queueApply(entries: readonly Entry[]): void {
-    const waiting = this.#applyQueue.length > 0;
-    for (const e of entries) this.#applyQueue.push(e);
-    if (waiting) return;
+    const open = this.#applyOpen;
+    if (open !== undefined && open.length + entries.length <= MAX_APPLY_BATCH) {
+      for (const e of entries) open.push(e);
+      return;
+    }
+    const batch = [...entries];
+    this.#applyOpen = batch;
     this.#chain(() => {
-      const batch = this.#applyQueue;
-      this.#applyQueue = [];
+      // From here on this batch is taken: later entries start the next one.
+      if (this.#applyOpen === batch) this.#applyOpen = undefined;
       return this.#apply(batch);
     });
   }

@@ -52,7 +52,7 @@ export interface TransportOptions {
 const TIMEOUT_MS: Record<Lane, number> = { append: 5000, vote: 2000, snapshot: 30_000, "timeout-now": 2000 };
 
 /** Batches in flight on an append stream (acknowledgements are coalesced, so the window is wide). */
-const STREAM_INFLIGHT = 64;
+const STREAM_INFLIGHT = 8;
 /** After a peer refused the stream upgrade (an older version: 404), its appends go over HTTP this long. */
 const STREAM_RETRY_MS = 60_000;
 
