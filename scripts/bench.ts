@@ -12,6 +12,7 @@
  *   npm run bench -- --scale          also: load 1,000,000 keys, snapshot, a new member catching up, RSS (+~3 min)
  *   npm run bench -- --scale-only     only that
  *   BENCH_LOG_DIR=/tmp/x BENCH_LOG_LEVEL=info npm run bench ...   keep every raftkv node's log in /tmp/x/<id>.log
+ *   BENCH_NODE_ENV="SNAPSHOT_THRESHOLD=100000" npm run bench ...  extra settings for every raftkv node
  *   npm run bench -- --only write     only workloads whose name contains "write" (--clients 1,64: only at those client counts)
  *   npm run bench -- --failover 5     fail-over repeats (kill -9 of the leader → first acknowledged write)
  *   npm run bench -- --no-etcd        raftkv alone
@@ -71,6 +72,16 @@ function freePort(): Promise<number> {
       s.close(() => resolve(typeof a === "object" && a ? a.port : 0));
     });
   });
+}
+
+/** Extra settings for every raftkv node from BENCH_NODE_ENV ("K=V K=V"), to compare settings under one load. */
+function benchNodeEnv(): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const kv of process.env.BENCH_NODE_ENV?.split(" ").filter(Boolean) ?? []) {
+    const i = kv.indexOf("=");
+    if (i > 0) out[kv.slice(0, i)] = kv.slice(i + 1);
+  }
+  return out;
 }
 
 /** One HTTP request over a keep-alive agent: status and body text. */
@@ -225,6 +236,7 @@ class Raftkv implements System {
       RAFT_SECRET: "bench-secret",
       LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? "warn",
       MIN_FREE_BYTES: "0",
+      ...benchNodeEnv(),
       ...this.extraEnv,
     };
     const args = [...(process.env.BENCH_NODE_ARGS?.split(" ").filter(Boolean) ?? []), MAIN];
