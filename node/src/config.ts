@@ -58,6 +58,10 @@ export interface Config {
   electionTicks: number;
   heartbeatTicks: number;
   snapshotThreshold: number;
+  /** A snapshot also waits until the entries applied since the last one add up to this many times its size (0: no wait). */
+  snapshotLogRatio: number;
+  /** Entry bytes applied since the last snapshot that start a new one regardless of the ratio. */
+  snapshotMaxLogBytes: number;
   maxBodyBytes: number;
   /** Free bytes to keep in STATE_DIR's file system: below it client writes are refused (0 = no check). */
   minFreeBytes: number;
@@ -137,6 +141,14 @@ function parsePositive(variable: string, raw: string): number {
   if (!/^\d+$/.test(raw) || Number(raw) < 1) throw new Invalid(variable, `"${raw}" is not a positive integer`);
   const n = Number(raw);
   if (n > MAX_INT) throw new Invalid(variable, `${raw} is larger than ${MAX_INT}`);
+  return n;
+}
+
+/** A ratio: a plain decimal from 0 to 1000 (as `1`, `0.5`, `4`). */
+function parseRatio(variable: string, raw: string): number {
+  if (!/^\d{1,4}(\.\d{1,6})?$/.test(raw)) throw new Invalid(variable, `"${raw}" is not a decimal number (e.g. 1, 0.5)`);
+  const n = Number(raw);
+  if (n > 1000) throw new Invalid(variable, `${raw} is larger than 1000`);
   return n;
 }
 
@@ -299,6 +311,11 @@ function build(env: Record<string, string | undefined>, host: HostInfo): Config 
     throw new Invalid("ELECTION_TICKS", `${electionTicks} must be greater than HEARTBEAT_TICKS (${heartbeatTicks})`);
   }
   const snapshotThreshold = num("SNAPSHOT_THRESHOLD", 8192);
+  const ratioRaw = get("SNAPSHOT_LOG_RATIO");
+  const snapshotLogRatio = ratioRaw === undefined ? 1 : parseRatio("SNAPSHOT_LOG_RATIO", ratioRaw);
+  const maxLogRaw = get("SNAPSHOT_MAX_LOG_BYTES");
+  const snapshotMaxLogBytes =
+    maxLogRaw === undefined ? 64 * 1024 ** 2 : parseBytes("SNAPSHOT_MAX_LOG_BYTES", maxLogRaw);
   const maxBodyBytes = num("MAX_BODY_BYTES", 1_048_576);
   const minFreeRaw = get("MIN_FREE_BYTES");
   const minFreeBytes = minFreeRaw === undefined ? 64 * 1024 ** 2 : parseBytes("MIN_FREE_BYTES", minFreeRaw);
@@ -329,6 +346,8 @@ function build(env: Record<string, string | undefined>, host: HostInfo): Config 
     electionTicks,
     heartbeatTicks,
     snapshotThreshold,
+    snapshotLogRatio,
+    snapshotMaxLogBytes,
     maxBodyBytes,
     minFreeBytes,
     kvCacheBytes,

@@ -65,10 +65,23 @@ test("an empty environment gives the documented defaults", () => {
     electionTicks: 10,
     heartbeatTicks: 1,
     snapshotThreshold: 8192,
+    snapshotLogRatio: 1,
+    snapshotMaxLogBytes: 64 * 1024 * 1024,
     maxBodyBytes: 1048576,
     minFreeBytes: 64 * 1024 * 1024,
     kvCacheBytes: 64 * 1024 * 1024,
   });
+});
+
+test("SNAPSHOT_LOG_RATIO is a decimal from 0 to 1000; SNAPSHOT_MAX_LOG_BYTES a byte count", () => {
+  assert.equal(ok({ SNAPSHOT_LOG_RATIO: "0" }).snapshotLogRatio, 0);
+  assert.equal(ok({ SNAPSHOT_LOG_RATIO: "0.5" }).snapshotLogRatio, 0.5);
+  assert.equal(ok({ SNAPSHOT_LOG_RATIO: "1000" }).snapshotLogRatio, 1000);
+  for (const bad of ["-1", "1e3", "abc", ".5", "NaN"])
+    fails({ SNAPSHOT_LOG_RATIO: bad }, "SNAPSHOT_LOG_RATIO", /decimal/);
+  fails({ SNAPSHOT_LOG_RATIO: "1001" }, "SNAPSHOT_LOG_RATIO", /larger than 1000/);
+  assert.equal(ok({ SNAPSHOT_MAX_LOG_BYTES: "1Gi" }).snapshotMaxLogBytes, 1024 ** 3);
+  fails({ SNAPSHOT_MAX_LOG_BYTES: "lots" }, "SNAPSHOT_MAX_LOG_BYTES", /byte count/);
 });
 
 test("derived defaults follow the variables they derive from", () => {

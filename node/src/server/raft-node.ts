@@ -61,6 +61,13 @@ export interface RaftNodeDeps {
   tickMs: number;
   /** Applied entries since the last snapshot that trigger a new one. */
   snapshotThreshold: number;
+  /**
+   * A snapshot also waits until the entries applied since the last one add up to this many times that
+   * snapshot's size (0 or absent: no wait), so building snapshots costs at most 1/ratio of the bytes written.
+   */
+  snapshotLogRatio?: number;
+  /** Entry bytes applied since the last snapshot after which the ratio no longer holds a snapshot back. */
+  snapshotMaxLogBytes?: number;
   /** How long a proposal or read may wait before UNAVAILABLE. */
   requestTimeoutMs: number;
   /** Called once when the node cannot go on (storage failed, invariant broken); the process should exit. */
@@ -92,6 +99,8 @@ export class RaftNode {
   #tickBase = 0;
   #ticks = 0;
   #snapshotting = false;
+  /** Bytes of entry data applied since the snapshot the core holds (see #maybeSnapshot). */
+  #bytesSinceSnapshot = 0;
   /**
    * Applies run behind the loop: a Ready's committed entries are durable, so the loop hands them to the
    * KV store (which applies in order) and goes on with the next Ready without waiting. This chain ends
@@ -126,6 +135,7 @@ export class RaftNode {
     this.kv = fatalOnCorrupt(d.kv, (e) => this.#fatal(e));
     this.core = new RaftCore(d.core, d.persisted);
     this.#applied = this.core.log.applied;
+    for (const e of this.core.log.entries) if (e.index <= this.#applied) this.#bytesSinceSnapshot += e.data.length;
     this.#soft = { state: this.core.state, lead: this.core.lead, term: this.core.term };
     this.#reads = new ReadBatcher(this.id, d.requestTimeoutMs, (delay) => {
       if (delay === undefined) this.#schedule();
@@ -493,6 +503,7 @@ export class RaftNode {
     await this.kv.restore(parts.kv, index);
     this.book.restore(parts.book);
     this.#applied = index;
+    this.#bytesSinceSnapshot = 0;
     this.proposals.rejectUpTo(index, new NodeError("UNAVAILABLE", "a snapshot replaced this entry; retry"));
     this.#appliedWaiters.applied(index);
     end();
@@ -510,6 +521,7 @@ export class RaftNode {
     }
     const end = metrics.applySeconds.startTimer();
     const results = await this.kv.applyBatch(entries);
+    for (const e of entries) this.#bytesSinceSnapshot += e.data.length;
     end();
     entries.forEach((e, i) => {
       this.proposals.applied(e.index, e.term, results[i] ?? { op: "none", ok: true });
@@ -543,10 +555,21 @@ export class RaftNode {
     return prev.state === "leader" && s.state !== "leader";
   }
 
-  /** Starts a snapshot when enough was applied since the last one; the core compacts at the next cycle. */
+  /**
+   * Starts a snapshot when enough was applied since the last one; the core compacts at the next cycle.
+   * A snapshot serialises the whole store, so taking one every SNAPSHOT_THRESHOLD entries would cost
+   * O(store) per few thousand writes: it also waits until the entries since the last one are
+   * `snapshotLogRatio` times its size (as Redis rewrites its AOF once it doubled), or reach the cap.
+   */
   #maybeSnapshot(): void {
-    const snapIndex = this.core.snapshot?.meta.index ?? 0;
+    const snap = this.core.snapshot;
+    const snapIndex = snap?.meta.index ?? 0;
     if (this.#snapshotting || this.#applied - snapIndex < this.#d.snapshotThreshold) return;
+    const grown = Math.min(
+      (this.#d.snapshotLogRatio ?? 0) * (snap?.data.length ?? 0),
+      this.#d.snapshotMaxLogBytes ?? Infinity,
+    );
+    if (this.#bytesSinceSnapshot < grown) return;
     // A snapshot is written whole before the log shrinks: not while the reserve is all that is left.
     if (this.#d.diskLow?.() === true) return;
     this.#snapshotting = true;
@@ -562,6 +585,7 @@ export class RaftNode {
 
   #startSnapshot(): void {
     const index = this.#applied;
+    const bytesAtStart = this.#bytesSinceSnapshot;
     const book = this.book.toJSON();
     const end = metrics.snapshotSeconds.startTimer({ kind: "create" });
     this.kv.snapshot().then(
@@ -575,6 +599,7 @@ export class RaftNode {
           this.#snapshotting = false;
           try {
             this.core.compact(index, data);
+            if (this.core.snapshot?.meta.index === index) this.#bytesSinceSnapshot -= bytesAtStart;
             end();
             metrics.snapshots.inc({ kind: "created" });
             this.#log.info("created snapshot", { index, bytes: data.length });

@@ -151,6 +151,8 @@ export async function startNode(cfg: Config, o: StartOptions): Promise<StartedNo
     logger,
     tickMs,
     snapshotThreshold: cfg.snapshotThreshold,
+    snapshotLogRatio: cfg.snapshotLogRatio,
+    snapshotMaxLogBytes: cfg.snapshotMaxLogBytes,
     requestTimeoutMs: Math.max(5000, 4 * electionMs),
     onFatal: o.onFatal,
     ...(o.disk ? { diskLow: () => o.disk?.low === true } : {}),

@@ -13,7 +13,12 @@ import { recoverState } from "../../../node/src/server/recover.ts";
 import { type NodeStorage, openStorage } from "../../../node/src/storage/open-storage.ts";
 import { RaftTransport } from "../../../node/src/transport/raft-transport.ts";
 
-async function oneNode(t: TestContext, storage: NodeStorage, snapshotThreshold = 1000): Promise<RaftNode> {
+async function oneNode(
+  t: TestContext,
+  storage: NodeStorage,
+  snapshotThreshold = 1000,
+  ratio: { snapshotLogRatio?: number; snapshotMaxLogBytes?: number } = {},
+): Promise<RaftNode> {
   const stored = await storage.log.load();
   const book = new MembershipBook();
   const inc = storage.log.incarnation;
@@ -39,6 +44,7 @@ async function oneNode(t: TestContext, storage: NodeStorage, snapshotThreshold =
     logger: silentLogger,
     tickMs: 5,
     snapshotThreshold,
+    ...ratio,
     requestTimeoutMs: 2000,
     onFatal: (e) => assert.fail(e),
   });
@@ -95,4 +101,47 @@ test("snapshots carry the book; a restart resumes from the applied index without
   const core = new RaftCore({ id: "a", seed: 1 }, st);
   assert.equal(core.ready().committed.length, 0, "nothing is replayed");
   await s2.close();
+});
+
+/** Proposes `n` sets of fresh keys with `bytes`-long values, one after another; the snapshot index after each. */
+async function snapshotIndexes(node: RaftNode, from: number, n: number, bytes: number): Promise<number[]> {
+  const seen: number[] = [];
+  for (let i = from; i < from + n; i++) {
+    await node.propose(encodeCommand({ op: "set", kv: { [`key${i}`]: "v".repeat(bytes) } }));
+    // The snapshot starts behind the applies and lands in a later cycle.
+    for (let k = 0; k < 50 && node.core.snapshot === undefined; k++) await new Promise((r) => setImmediate(r));
+    seen.push(node.core.snapshot?.meta.index ?? 0);
+  }
+  return seen;
+}
+
+test("with a log ratio, snapshots wait until the log since the last one outgrows it (fresh keys: doubling)", async (t) => {
+  const storage = await openStorage("memory", "");
+  const node = await oneNode(t, storage, 10, { snapshotLogRatio: 1 });
+  const idx = await snapshotIndexes(node, 0, 400, 100);
+  await new Promise((r) => setTimeout(r, 50));
+  const taken = [...new Set([...idx, node.core.snapshot?.meta.index ?? 0])].filter((i) => i > 0);
+  // Every key is new, so each snapshot holds all keys so far: the n-th needs about as many entries
+  // since the one before as that one held, so there are O(log n) of them, not 400/10.
+  t.diagnostic(`snapshots at ${taken.join(", ")}`);
+  assert.ok(taken.length >= 3 && taken.length <= 9, `snapshots at ${taken.join(", ")}`);
+  for (let i = 1; i < taken.length; i++) {
+    const gap = (taken[i] as number) - (taken[i - 1] as number);
+    assert.ok(gap >= 0.8 * (taken[i - 1] as number), `gap ${gap} after the snapshot at ${taken[i - 1]}`);
+  }
+});
+
+test("without a ratio a snapshot follows every SNAPSHOT_THRESHOLD entries; the byte cap overrides the ratio", async (t) => {
+  const plain = await oneNode(t, await openStorage("memory", ""), 10);
+  const a = new Set(await snapshotIndexes(plain, 0, 200, 100));
+  t.diagnostic(`snapshot indexes: every ${[...a].join(", ")}`);
+  assert.ok(a.size >= 15, `${a.size} distinct snapshot indexes`);
+  const capped = await oneNode(t, await openStorage("memory", ""), 10, {
+    snapshotLogRatio: 1000,
+    snapshotMaxLogBytes: 2000,
+  });
+  const b = new Set(await snapshotIndexes(capped, 0, 200, 100));
+  // 2000 bytes are about 15 entries of ~130 bytes: a snapshot every ~15 entries despite the ratio.
+  t.diagnostic(`snapshot indexes with the cap: ${[...b].join(", ")}`);
+  assert.ok(b.size >= 8, `${b.size} distinct snapshot indexes`);
 });
