@@ -684,7 +684,7 @@ async function scale(): Promise<string[]> {
     lines.push(
       `load ${SCALE_KEYS.toLocaleString("en")} keys (100-byte values, ${perReq} keys per write, ${clients} clients): ${loadS.toFixed(1)} s, ${Math.round(SCALE_KEYS / loadS).toLocaleString("en")} keys/s; slowest write ${(slowest / 1000).toFixed(1)} s, ${retries} writes retried after 503`,
     );
-    // The newest snapshot: wait until one covers most of the keys (snapshots follow SNAPSHOT_THRESHOLD entries).
+    // Snapshots taken during the load (SNAPSHOT_THRESHOLD entries and the log-size ratio, see README).
     const metricsOf = async (i: number) => (await http(ctlAgent, s.ports[i] as number, "GET", "/metrics")).body;
     const snapLine = (txt: string) => {
       const sum = Number(/^raftkv_snapshot_seconds_sum\{kind="create"\} (\S+)/m.exec(txt)?.[1] ?? 0);

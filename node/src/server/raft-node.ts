@@ -101,6 +101,8 @@ export class RaftNode {
   #snapshotting = false;
   /** Bytes of entry data applied since the snapshot the core holds (see #maybeSnapshot). */
   #bytesSinceSnapshot = 0;
+  /** This node's factor (1–1.5) on the log growth the next snapshot waits for, drawn after each one. */
+  #snapshotJitter = 1 + Math.random() / 2;
   /**
    * Applies run behind the loop: a Ready's committed entries are durable, so the loop hands them to the
    * KV store (which applies in order) and goes on with the next Ready without waiting. This chain ends
@@ -559,7 +561,8 @@ export class RaftNode {
    * Starts a snapshot when enough was applied since the last one; the core compacts at the next cycle.
    * A snapshot serialises the whole store, so taking one every SNAPSHOT_THRESHOLD entries would cost
    * O(store) per few thousand writes: it also waits until the entries since the last one are
-   * `snapshotLogRatio` times its size (as Redis rewrites its AOF once it doubled), or reach the cap.
+   * `snapshotLogRatio` times its size (as Redis rewrites its AOF once it doubled), or reach the cap,
+   * times a per-node jitter so that members do not all stall on writing a large snapshot together.
    */
   #maybeSnapshot(): void {
     const snap = this.core.snapshot;
@@ -569,7 +572,9 @@ export class RaftNode {
       (this.#d.snapshotLogRatio ?? 0) * (snap?.data.length ?? 0),
       this.#d.snapshotMaxLogBytes ?? Infinity,
     );
-    if (this.#bytesSinceSnapshot < grown) return;
+    if (this.#bytesSinceSnapshot < grown * this.#snapshotJitter) return;
+    // Members apply the same entries, so without jitter all of them would write a snapshot at once.
+    this.#snapshotJitter = 1 + Math.random() / 2;
     // A snapshot is written whole before the log shrinks: not while the reserve is all that is left.
     if (this.#d.diskLow?.() === true) return;
     this.#snapshotting = true;
