@@ -14,7 +14,16 @@
  */
 
 import type { Entry } from "../raft/types.ts";
-import { CHECKSUM_CHARS, decodeValue, encodeValue, HIGH, KEYS, kvKey, kvKeyName } from "../storage/codec.ts";
+import {
+  CHECKSUM_CHARS,
+  checkedJson,
+  decodeValue,
+  encodeValue,
+  HIGH,
+  KEYS,
+  kvKey,
+  kvKeyName,
+} from "../storage/codec.ts";
 import { corruptStore, dbFailure, ioError, poisonDb, type RawDb, StorageError } from "../storage/open-level.ts";
 import { applyParsed, entryCommand, type KvView, keysRead } from "./apply.ts";
 import type { JsonValue } from "./command.ts";
@@ -169,6 +178,14 @@ export class LeveldbKv implements KvStore {
     }
   }
 
+  #checked(key: Buffer, raw: string): string {
+    try {
+      return checkedJson(key, raw);
+    } catch (e) {
+      throw corruptStore(this.#dir, (e as Error).message, e);
+    }
+  }
+
   #decode(key: Buffer, raw: string | undefined): JsonValue | undefined {
     if (raw === undefined) return undefined;
     try {
@@ -247,7 +264,8 @@ export class LeveldbKv implements KvStore {
         try {
           // nextv: one native call per 1000 pairs instead of one promise per pair.
           for (let page = await it.nextv(1000); page.length > 0; page = await it.nextv(1000)) {
-            for (const [k, v] of page) w.add(kvKeyName(k), this.#decode(k, v) as JsonValue);
+            // The stored text is JSON.stringify's output (encodeValue): checked, then copied as is.
+            for (const [k, v] of page) w.addJson(kvKeyName(k), this.#checked(k, v));
           }
         } finally {
           await it.close();

@@ -19,6 +19,11 @@ export class SnapshotWriter {
     this.#parts.push(JSON.stringify([key, value]));
   }
 
+  /** Adds one pair whose value is already JSON text as `JSON.stringify` wrote it (no parse, same bytes). */
+  addJson(key: string, json: string): void {
+    this.#parts.push(`[${JSON.stringify(key)},${json}]`);
+  }
+
   /** The snapshot text. */
   finish(): string {
     return `{"v":${SNAPSHOT_VERSION},"kv":[${this.#parts.join(",")}]}`;

@@ -77,12 +77,18 @@ export class CorruptValueError extends Error {
   override name = "CorruptValueError";
 }
 
-/** Checks and parses a framed value; throws CorruptValueError naming the key. */
-export function decodeValue(key: Buffer, stored: string): unknown {
+/** The JSON text of a framed value once its checksum holds (not parsed); throws CorruptValueError naming the key. */
+export function checkedJson(key: Buffer, stored: string): string {
   const json = stored.slice(CHECKSUM_CHARS);
   if (stored.length <= CHECKSUM_CHARS || stored.slice(0, CHECKSUM_CHARS) !== checksum(key, json)) {
     throw new CorruptValueError(`checksum mismatch in value of key ${printableKey(key)}`);
   }
+  return json;
+}
+
+/** Checks and parses a framed value; throws CorruptValueError naming the key. */
+export function decodeValue(key: Buffer, stored: string): unknown {
+  const json = checkedJson(key, stored);
   try {
     return JSON.parse(json);
   } catch (e) {
