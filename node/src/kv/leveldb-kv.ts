@@ -10,7 +10,7 @@
  * a snapshot is one string (the Raft contract) and so bounded by V8's limit.
  * In front of `get` sits a bounded cache of decoded values (read-cache.ts),
  * written through after each batch is in LevelDB and cleared by restore;
- * `list` and `snapshot` always read LevelDB.
+ * `list` and `snapshot` always read LevelDB; a snapshot is read beside the applies, from a LevelDB snapshot.
  */
 
 import type { Entry } from "../raft/types.ts";
@@ -60,6 +60,8 @@ export class LeveldbKv implements KvStore {
   readonly #cache: ReadCache;
   readonly #onCacheRead: ((hit: boolean) => void) | undefined;
   #closed = false;
+  /** Snapshots still being read (close waits for them). */
+  readonly #snapshotsReading = new Set<Promise<void>>();
 
   private constructor(db: RawDb, applied: number, opts: LeveldbKvOptions) {
     this.#db = db;
@@ -252,13 +254,24 @@ export class LeveldbKv implements KvStore {
     return out;
   }
 
-  /** Serialises the data at one LevelDB snapshot, with the applied index read at the same point. */
+  /**
+   * Serialises the data at one LevelDB snapshot, with the applied index read at the same point. Only
+   * taking that snapshot waits its turn among applies; reading it (seconds for a large store) runs beside
+   * them, so applies, and the linearizable reads waiting for them, go on meanwhile.
+   */
   snapshot(): Promise<KvSnapshot> {
-    return this.#enqueue(async () => {
+    const taken = this.#enqueue(async () => {
       const snap = this.#db.snapshot();
       try {
         const raw = await this.#db.get(KEYS.kvApplied, { snapshot: snap });
-        const index = raw === undefined ? 0 : (this.#decode(KEYS.kvApplied, raw) as number);
+        return { snap, index: raw === undefined ? 0 : (this.#decode(KEYS.kvApplied, raw) as number) };
+      } catch (e) {
+        await snap.close();
+        throw e;
+      }
+    });
+    const read = taken.then(async ({ snap, index }) => {
+      try {
         const w = new SnapshotWriter();
         const it = this.#db.iterator({ ...KV_RANGE, snapshot: snap });
         try {
@@ -275,6 +288,13 @@ export class LeveldbKv implements KvStore {
         await snap.close();
       }
     });
+    const settled = read.then(
+      () => {},
+      () => {},
+    );
+    this.#snapshotsReading.add(settled);
+    void settled.then(() => this.#snapshotsReading.delete(settled));
+    return read;
   }
 
   /**
@@ -321,6 +341,7 @@ export class LeveldbKv implements KvStore {
   /** Waits for queued work and empties the cache; the database itself belongs to the log store. */
   async close(): Promise<void> {
     await this.#tail;
+    await Promise.all(this.#snapshotsReading);
     // Reads after close go to the database (and fail once it is closed), as without a cache.
     this.#closed = true;
     this.#cache.clear();

@@ -69,6 +69,39 @@ test("a snapshot reflects exactly its index even while applies continue", async 
   assert.equal(last, s.index);
 });
 
+test("applies go on while a large snapshot is read, and the snapshot stays at its index", async (t) => {
+  const log = await LeveldbLogStore.open(tempDir(t));
+  t.after(() => log.close());
+  const kv = await LeveldbKv.open(log.db);
+  const big: Entry[] = [];
+  for (let i = 1; i <= 40; i++) {
+    const pairs: Record<string, string> = {};
+    for (let k = 0; k < 500; k++) pairs[`bulk/${i}/${k}`] = "v".repeat(100);
+    big.push({ index: i, term: 1, type: "normal", data: encodeCommand({ op: "set", kv: pairs }) });
+  }
+  await kv.applyBatch(big);
+  let snapshotDone = false;
+  const snap = kv.snapshot().then((s) => {
+    snapshotDone = true;
+    return s;
+  });
+  // 20,000 pairs take tens of milliseconds to read; one small apply takes about one.
+  const applied = await kv.applyBatch([
+    { index: 41, term: 1, type: "normal", data: encodeCommand({ op: "set", kv: { late: 1 } }) },
+  ]);
+  assert.equal(snapshotDone, false, "the apply waited for the whole snapshot");
+  assert.deepEqual(applied, [{ op: "set", ok: true }]);
+  assert.equal(await kv.get("late"), 1);
+  const s = await snap;
+  assert.equal(s.index, 40);
+  assert.equal(JSON.parse(s.data).kv.length, 20_000);
+  assert.doesNotMatch(s.data, /"late"/);
+  // close() waits for a snapshot still being read.
+  const again = kv.snapshot();
+  await kv.close();
+  assert.equal((await again).index, 41);
+});
+
 test("a restore interrupted by a crash leaves a void store that reopens empty at applied 0", async (t) => {
   const dir = tempDir(t);
   const a = await openStorage("leveldb", dir);
