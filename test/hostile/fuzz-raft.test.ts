@@ -610,8 +610,11 @@ test(`forged Raft traffic (seed ${SEED})`, { timeout: 120_000 }, async (t) => {
         assert.equal((await c.http(li, "POST", "/key", { [`after${k}`]: k })).status, 200);
         model.set(`after${k}`, k);
       }
-      const lead = await c.status(li);
-      assert.ok(lead && lead.snapshotIndex > 0, "the leader compacted its log");
+      // Snapshots are taken behind the applies and written before the log is compacted: wait for one.
+      const lead = await waitFor("the leader to compact its log", 15_000, async () => {
+        const s = await c.status(li);
+        return s && s.snapshotIndex > 0 ? s : undefined;
+      });
       const from = c.nodes[f]?.lines.length ?? 0;
       c.start(f);
       await waitFor("the follower catches up", 30_000, async () => {

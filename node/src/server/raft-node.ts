@@ -593,32 +593,41 @@ export class RaftNode {
     const bytesAtStart = this.#bytesSinceSnapshot;
     const book = this.book.toJSON();
     const end = metrics.snapshotSeconds.startTimer({ kind: "create" });
-    this.kv.snapshot().then(
-      (s) => {
-        if (s.index !== index) {
-          this.#snapshotting = false;
-          return;
-        }
+    this.kv
+      .snapshot()
+      .then(async (s) => {
+        if (s.index !== index) return undefined;
         const data = wrapSnapshot({ book, kv: s.data });
-        this.#inputs.push(() => {
-          this.#snapshotting = false;
-          try {
-            this.core.compact(index, data);
-            if (this.core.snapshot?.meta.index === index) this.#bytesSinceSnapshot -= bytesAtStart;
-            end();
-            metrics.snapshots.inc({ kind: "created" });
-            this.#log.info("created snapshot", { index, bytes: data.length });
-          } catch (e) {
-            this.#log.warn("snapshot not used", { index, err: e });
+        // The data is written (beside the log's database) before the core compacts, so the save in
+        // the loop only records it: a large write there would hold the loop, and its heartbeats.
+        await this.#d.log.prepareSnapshot?.(index, data);
+        return data;
+      })
+      .then(
+        (data) => {
+          if (data === undefined) {
+            this.#snapshotting = false;
+            return;
           }
-        });
-        this.#schedule();
-      },
-      (e) => {
-        this.#snapshotting = false;
-        this.#log.error("snapshot failed", { index, err: e });
-      },
-    );
+          this.#inputs.push(() => {
+            this.#snapshotting = false;
+            try {
+              this.core.compact(index, data);
+              if (this.core.snapshot?.meta.index === index) this.#bytesSinceSnapshot -= bytesAtStart;
+              end();
+              metrics.snapshots.inc({ kind: "created" });
+              this.#log.info("created snapshot", { index, bytes: data.length });
+            } catch (e) {
+              this.#log.warn("snapshot not used", { index, err: e });
+            }
+          });
+          this.#schedule();
+        },
+        (e) => {
+          this.#snapshotting = false;
+          this.#log.error("snapshot failed", { index, err: e });
+        },
+      );
   }
 
   #updateGauges(): void {

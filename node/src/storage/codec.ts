@@ -19,7 +19,10 @@ export const KEYS = {
   /** Layout version of this database. */
   format: Buffer.from("format"),
   snapMeta: Buffer.from("snap!meta"),
+  /** Snapshot data stored in LevelDB itself: read from stores written before snapshot files. */
   snapData: Buffer.from("snap!data"),
+  /** The reference of the snapshot file holding the data (snapshot-files.ts). */
+  snapFile: Buffer.from("snap!file"),
   /** `kv!` + UTF-8 key. */
   kvPrefix: Buffer.from("kv!"),
   kvApplied: Buffer.from("kvmeta!applied"),

@@ -42,6 +42,14 @@ import {
 import { checkLoaded, type LoadedParts, type LogBounds, planSave, type SavePlan } from "./log-plan.ts";
 import type { LogStore, LogStoreStats, SaveRequest } from "./log-store.ts";
 import { corruptStore, dbFailure, ioError, openLevel, poisonDb, type RawDb, StorageError } from "./open-level.ts";
+import {
+  asSnapshotFileRef,
+  readSnapshotFile,
+  removeSnapshotFilesExcept,
+  type SnapshotFileRef,
+  snapshotFileRef,
+  writeSnapshotFile,
+} from "./snapshot-files.ts";
 import { MARKER_FILE, readMarker, type StoreMarker, writeMarker } from "./store-marker.ts";
 import { checkLogs } from "./wal-check.ts";
 
@@ -59,6 +67,21 @@ async function getValue(db: RawDb, key: Buffer): Promise<unknown> {
   return raw === undefined ? undefined : decodeValue(key, raw);
 }
 
+/** The stored snapshot file reference, if any; CorruptValueError when it is not one. */
+async function getSnapshotRef(db: RawDb): Promise<SnapshotFileRef | undefined> {
+  const v = await getValue(db, KEYS.snapFile);
+  if (v === undefined) return undefined;
+  const ref = asSnapshotFileRef(v);
+  if (!ref) throw new CorruptValueError(`snapshot file reference ${JSON.stringify(v)} is malformed`);
+  return ref;
+}
+
+/** The snapshot data: from its file, or (stores written before snapshot files) from LevelDB. */
+async function getSnapshotData(db: RawDb, dir: string): Promise<unknown> {
+  const ref = await getSnapshotRef(db);
+  return ref ? await readSnapshotFile(dir, ref) : await getValue(db, KEYS.snapData);
+}
+
 /** Reads and checks everything; any problem becomes a StorageError naming `dir`. */
 async function readAll(db: RawDb, dir: string, incarnation: string): Promise<ReturnType<typeof checkLoaded>> {
   let parts: LoadedParts;
@@ -74,7 +97,7 @@ async function readAll(db: RawDb, dir: string, incarnation: string): Promise<Ret
       incarnation,
       hardState: await getValue(db, KEYS.hardState),
       snapshotMeta: await getValue(db, KEYS.snapMeta),
-      snapshotData: await getValue(db, KEYS.snapData),
+      snapshotData: await getSnapshotData(db, dir),
       entries,
     };
   } catch (e) {
@@ -200,6 +223,15 @@ export class LeveldbLogStore implements LogStore {
   /** Whether any request in #ops asked for a sync. */
   #needSync = false;
   #flushing: Promise<void> | null = null;
+  /** Snapshot files the batch in #ops points to: written before it. */
+  #fileWrites: Array<Promise<void>> = [];
+  /** Snapshot files being written, by their write. */
+  readonly #writing = new Map<Promise<void>, string>();
+  /** The newest snapshot file reference among #ops. */
+  #opsSnapRef: SnapshotFileRef | undefined;
+  /** The snapshot file the store points to, and one written ahead by prepareSnapshot. */
+  #snapRef: SnapshotFileRef | undefined;
+  #prepared: { index: number; data: string; ref: SnapshotFileRef; write: Promise<void> } | undefined;
   #failed: Error | null = null;
   #closed = false;
   // High-water mark (see the top of the file).
@@ -223,7 +255,9 @@ export class LeveldbLogStore implements LogStore {
     loaded: ReturnType<typeof checkLoaded>,
     marker: StoreMarker,
     opts: LeveldbLogStoreOptions,
+    snapRef: SnapshotFileRef | undefined,
   ) {
+    this.#snapRef = snapRef;
     this.dir = dir;
     this.db = db;
     this.incarnation = id.incarnation;
@@ -245,7 +279,10 @@ export class LeveldbLogStore implements LogStore {
       // Lost write-ahead log: refuse rather than restart behind what this store acknowledged.
       checkHighWater(dir, marker, loaded.state);
       const m = marker ?? { format: FORMAT_VERSION, incarnation: id.incarnation };
-      return new LeveldbLogStore(dir, db, id, loaded, m, opts);
+      const snapRef = await getSnapshotRef(db).catch(() => undefined);
+      // Files no reference names: older snapshots, or one written just before a crash.
+      await removeSnapshotFilesExcept(dir, new Set(snapRef ? [snapRef.file] : []));
+      return new LeveldbLogStore(dir, db, id, loaded, m, opts, snapRef);
     } catch (e) {
       await db.close().catch(() => {});
       throw e;
@@ -275,7 +312,25 @@ export class LeveldbLogStore implements LogStore {
     }
     this.#bounds = plan.bounds;
     this.#preloaded = undefined;
-    appendOps(this.#ops, plan);
+    let ref: SnapshotFileRef | undefined;
+    if (plan.snapshot) {
+      const { index } = plan.snapshot.meta;
+      const p = this.#prepared;
+      if (p && p.index === index && p.data === plan.snapshot.data) {
+        ref = p.ref;
+        this.#fileWrites.push(p.write);
+      } else {
+        const f = snapshotFileRef(index, plan.snapshot.data);
+        ref = f.ref;
+        this.#fileWrites.push(this.#writeFile(f.ref, f.bytes));
+      }
+    }
+    appendOps(this.#ops, plan, ref);
+    // Older snapshot files are removed once this batch is written, so it must be durable by then.
+    if (ref) {
+      this.#opsSnapRef = ref;
+      this.#needSync = true;
+    }
     if (plan.hardState) this.#opsHardState = plan.hardState;
     if (req.sync !== false) this.#needSync = true;
     return new Promise<void>((resolve, reject) => {
@@ -284,11 +339,50 @@ export class LeveldbLogStore implements LogStore {
     });
   }
 
+  /**
+   * Writes the data of the snapshot about to be saved at `index`, beside the database and ahead of the
+   * save (which then records only its reference): the save's LevelDB batch no longer carries tens of MB.
+   */
+  prepareSnapshot(index: number, data: string): Promise<void> {
+    if (this.#closed || this.#failed) return Promise.resolve();
+    const { ref, bytes } = snapshotFileRef(index, data);
+    const write = this.#writeFile(ref, bytes);
+    this.#prepared = { index, data, ref, write };
+    // A failed one is not used: a save of this snapshot writes the file itself.
+    write.catch(() => {
+      if (this.#prepared?.write === write) this.#prepared = undefined;
+    });
+    return write;
+  }
+
+  /** Writes a snapshot file, known as in progress (so no cleanup removes it) until it settles. */
+  #writeFile(ref: SnapshotFileRef, bytes: Buffer): Promise<void> {
+    const w = writeSnapshotFile(this.dir, ref, bytes);
+    this.#writing.set(w, ref.file);
+    void w.then(
+      () => this.#writing.delete(w),
+      () => this.#writing.delete(w),
+    );
+    return w;
+  }
+
+  /** Removes snapshot files nothing points to any more (the one in use and a prepared one stay). */
+  #removeOldSnapshotFiles(): void {
+    const keep = new Set<string>();
+    const names = [this.#snapRef?.file, this.#prepared?.ref.file, ...this.#writing.values()];
+    for (const n of names) if (n) keep.add(n).add(`${n}.tmp`);
+    void removeSnapshotFilesExcept(this.dir, keep);
+  }
+
   async #flush(): Promise<void> {
     // Let saves issued in the same tick join the first batch.
     await Promise.resolve();
     while (this.#waiters.length > 0) {
       const ops = this.#ops;
+      const files = this.#fileWrites;
+      const snapRef = this.#opsSnapRef;
+      this.#fileWrites = [];
+      this.#opsSnapRef = undefined;
       const waiters = this.#waiters;
       const sync = this.#needSync;
       const hardState = this.#opsHardState;
@@ -299,6 +393,8 @@ export class LeveldbLogStore implements LogStore {
       try {
         const earlier = dbFailure(this.db);
         if (earlier) throw earlier;
+        // A batch that points to a snapshot file is written only once the file is durable.
+        await Promise.all(files);
         await this.db.batch(ops, { sync });
       } catch (e) {
         const failure = e instanceof StorageError ? e : ioError(this.dir, "synced write", e);
@@ -307,8 +403,15 @@ export class LeveldbLogStore implements LogStore {
         for (const w of [...waiters, ...this.#waiters]) w.reject(this.#failed);
         this.#ops = [];
         this.#waiters = [];
+        this.#fileWrites = [];
+        this.#opsSnapRef = undefined;
         this.#opsHardState = undefined;
         break;
+      }
+      if (snapRef) {
+        this.#snapRef = snapRef;
+        if (this.#prepared?.ref.file === snapRef.file) this.#prepared = undefined;
+        this.#removeOldSnapshotFiles();
       }
       if (hardState) this.#writtenHardState = hardState;
       // A synced batch makes its own hard state durable: the high-water mark may rise to it.
@@ -372,6 +475,7 @@ export class LeveldbLogStore implements LogStore {
     if (this.#closed) return;
     this.#closed = true;
     await this.#flushing;
+    await this.#prepared?.write.catch(() => {});
     clearTimeout(this.#markTimer);
     this.#markTimer = undefined;
     await this.#marking;
@@ -395,11 +499,13 @@ export class LeveldbLogStore implements LogStore {
   }
 }
 
-/** Appends the LevelDB operations of a plan, in the order the plan requires. */
-function appendOps(ops: BatchOp[], plan: SavePlan): void {
-  if (plan.snapshot) {
+/** Appends the LevelDB operations of a plan, in the order the plan requires; `ref` names the snapshot's file. */
+function appendOps(ops: BatchOp[], plan: SavePlan, ref: SnapshotFileRef | undefined): void {
+  if (plan.snapshot && ref) {
     ops.push({ type: "put", key: KEYS.snapMeta, value: encodeValue(KEYS.snapMeta, plan.snapshot.meta) });
-    ops.push({ type: "put", key: KEYS.snapData, value: encodeValue(KEYS.snapData, plan.snapshot.data) });
+    ops.push({ type: "put", key: KEYS.snapFile, value: encodeValue(KEYS.snapFile, ref) });
+    // Stores written before snapshot files kept the data in LevelDB: it is superseded.
+    ops.push({ type: "del", key: KEYS.snapData });
   }
   for (const [from, to] of plan.deletes) {
     for (let i = from; i <= to; i++) ops.push({ type: "del", key: logKey(i) });

@@ -44,6 +44,11 @@ export interface LogStore {
   load(): Promise<PersistedState | null>;
   /** Persists the request in one synced write; concurrent calls share a write. */
   save(req: SaveRequest): Promise<void>;
+  /**
+   * Optional: writes the data of a coming snapshot at `index` ahead of the save that stores it, off the
+   * caller's critical path; that save then only records it. Resolves once the data is durable.
+   */
+  prepareSnapshot?(index: number, data: string): Promise<void>;
   /** Waits for pending saves, then releases the store. */
   close(): Promise<void>;
 }

@@ -196,7 +196,39 @@ test("logical damage is detected: bad checksum, gap, commit beyond the log, miss
       /commit 999 is beyond the last stored index 400/,
     ],
     ["missing incarnation", (db) => db.del(KEYS.incarnation), /incarnation is missing/],
-    ["half a snapshot", (db) => db.del(KEYS.snapData), /snapshot meta and data/],
+    ["half a snapshot", (db) => db.del(KEYS.snapFile), /snapshot meta and data/],
+    [
+      "snapshot file missing",
+      async (db) => {
+        for (const f of readdirSync(join(db.location, "snapshots"))) unlinkSync(join(db.location, "snapshots", f));
+      },
+      /snapshot file snapshots\/\d+-[0-9a-f]{8}\.snap is missing/,
+    ],
+    [
+      "snapshot file damaged",
+      async (db) => {
+        for (const f of readdirSync(join(db.location, "snapshots"))) {
+          const p = join(db.location, "snapshots", f);
+          const b = readFileSync(p);
+          const i = Math.floor(b.length / 2);
+          b[i] = (b[i] as number) ^ 1;
+          writeFileSync(p, b);
+        }
+      },
+      /snapshot file .* is damaged/,
+    ],
+    [
+      "snapshot file truncated",
+      async (db) => {
+        for (const f of readdirSync(join(db.location, "snapshots"))) truncateSync(join(db.location, "snapshots", f), 3);
+      },
+      /snapshot file .* is damaged \(3 bytes/,
+    ],
+    [
+      "snapshot file reference malformed",
+      (db) => db.put(KEYS.snapFile, encodeValue(KEYS.snapFile, { file: "../../etc/passwd", bytes: 1, crc: 1 })),
+      /snapshot file reference .* is malformed/,
+    ],
   ];
   for (const [name, damage, pattern] of cases) {
     const dir = tempDir(t);
