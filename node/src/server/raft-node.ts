@@ -26,6 +26,7 @@ import type { RaftTransport } from "../transport/raft-transport.ts";
 import { ReadBatcher } from "./read-batcher.ts";
 import { notLeader, refusalError } from "./refusals.ts";
 import { unwrapSnapshot, wrapSnapshot } from "./snapshot-envelope.ts";
+import { SnapshotPolicy } from "./snapshot-policy.ts";
 import { AppliedWaiters, ProposalWaiters } from "./waiters.ts";
 
 /**
@@ -99,10 +100,8 @@ export class RaftNode {
   #tickBase = 0;
   #ticks = 0;
   #snapshotting = false;
-  /** Bytes of entry data applied since the snapshot the core holds (see #maybeSnapshot). */
-  #bytesSinceSnapshot = 0;
-  /** This node's factor (1–1.5) on the log growth the next snapshot waits for, drawn after each one. */
-  #snapshotJitter = 1 + Math.random() / 2;
+  /** When the next snapshot is due (snapshot-policy.ts). */
+  readonly #snapshots: SnapshotPolicy;
   /**
    * Applies run behind the loop: a Ready's committed entries are durable, so the loop hands them to the
    * KV store (which applies in order) and goes on with the next Ready without waiting. This chain ends
@@ -137,7 +136,11 @@ export class RaftNode {
     this.kv = fatalOnCorrupt(d.kv, (e) => this.#fatal(e));
     this.core = new RaftCore(d.core, d.persisted);
     this.#applied = this.core.log.applied;
-    for (const e of this.core.log.entries) if (e.index <= this.#applied) this.#bytesSinceSnapshot += e.data.length;
+    let logBytes = 0;
+    for (const e of this.core.log.entries) if (e.index <= this.#applied) logBytes += e.data.length;
+    const maxLogBytes = d.snapshotMaxLogBytes ?? Number.POSITIVE_INFINITY;
+    const policy = { threshold: d.snapshotThreshold, logRatio: d.snapshotLogRatio ?? 0, maxLogBytes };
+    this.#snapshots = new SnapshotPolicy(policy, snapshotJitter(), logBytes);
     this.#soft = { state: this.core.state, lead: this.core.lead, term: this.core.term };
     this.#reads = new ReadBatcher(this.id, d.requestTimeoutMs, (delay) => {
       if (delay === undefined) this.#schedule();
@@ -505,7 +508,7 @@ export class RaftNode {
     await this.kv.restore(parts.kv, index);
     this.book.restore(parts.book);
     this.#applied = index;
-    this.#bytesSinceSnapshot = 0;
+    this.#snapshots.restored();
     this.proposals.rejectUpTo(index, new NodeError("UNAVAILABLE", "a snapshot replaced this entry; retry"));
     this.#appliedWaiters.applied(index);
     end();
@@ -523,7 +526,7 @@ export class RaftNode {
     }
     const end = metrics.applySeconds.startTimer();
     const results = await this.kv.applyBatch(entries);
-    for (const e of entries) this.#bytesSinceSnapshot += e.data.length;
+    for (const e of entries) this.#snapshots.applied(e.data.length);
     end();
     entries.forEach((e, i) => {
       this.proposals.applied(e.index, e.term, results[i] ?? { op: "none", ok: true });
@@ -557,24 +560,11 @@ export class RaftNode {
     return prev.state === "leader" && s.state !== "leader";
   }
 
-  /**
-   * Starts a snapshot when enough was applied since the last one; the core compacts at the next cycle.
-   * A snapshot serialises the whole store, so taking one every SNAPSHOT_THRESHOLD entries would cost
-   * O(store) per few thousand writes: it also waits until the entries since the last one are
-   * `snapshotLogRatio` times its size (as Redis rewrites its AOF once it doubled), or reach the cap,
-   * times a per-node jitter so that members do not all stall on writing a large snapshot together.
-   */
+  /** Starts a snapshot when the policy says one is due; the core compacts at a later cycle. */
   #maybeSnapshot(): void {
+    if (this.#snapshotting) return;
     const snap = this.core.snapshot;
-    const snapIndex = snap?.meta.index ?? 0;
-    if (this.#snapshotting || this.#applied - snapIndex < this.#d.snapshotThreshold) return;
-    const grown = Math.min(
-      (this.#d.snapshotLogRatio ?? 0) * (snap?.data.length ?? 0),
-      this.#d.snapshotMaxLogBytes ?? Infinity,
-    );
-    if (this.#bytesSinceSnapshot < grown * this.#snapshotJitter) return;
-    // Members apply the same entries, so without jitter all of them would write a snapshot at once.
-    this.#snapshotJitter = 1 + Math.random() / 2;
+    if (!this.#snapshots.due(this.#applied, snap?.meta.index ?? 0, snap?.data.length ?? 0)) return;
     // A snapshot is written whole before the log shrinks: not while the reserve is all that is left.
     if (this.#d.diskLow?.() === true) return;
     this.#snapshotting = true;
@@ -590,7 +580,7 @@ export class RaftNode {
 
   #startSnapshot(): void {
     const index = this.#applied;
-    const bytesAtStart = this.#bytesSinceSnapshot;
+    this.#snapshots.started(snapshotJitter());
     const book = this.book.toJSON();
     const end = metrics.snapshotSeconds.startTimer({ kind: "create" });
     this.kv
@@ -613,7 +603,7 @@ export class RaftNode {
             this.#snapshotting = false;
             try {
               this.core.compact(index, data);
-              if (this.core.snapshot?.meta.index === index) this.#bytesSinceSnapshot -= bytesAtStart;
+              if (this.core.snapshot?.meta.index === index) this.#snapshots.taken();
               end();
               metrics.snapshots.inc({ kind: "created" });
               this.#log.info("created snapshot", { index, bytes: data.length });
@@ -642,6 +632,11 @@ export class RaftNode {
     metrics.members.set({ role: "learner" }, Object.keys(c.config.learners).length);
     setFollowerMatch(c.state === "leader" ? followerMatches(c) : undefined);
   }
+}
+
+/** A node's factor (1–1.5) on the log growth its next snapshot waits for: the one random draw it needs. */
+function snapshotJitter(): number {
+  return 1 + Math.random() / 2;
 }
 
 /** The leader's match index of every other member (voters and learners), by id. */

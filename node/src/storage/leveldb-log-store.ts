@@ -47,8 +47,7 @@ import {
   readSnapshotFile,
   removeSnapshotFilesExcept,
   type SnapshotFileRef,
-  snapshotFileRef,
-  writeSnapshotFile,
+  SnapshotFiles,
 } from "./snapshot-files.ts";
 import { MARKER_FILE, readMarker, type StoreMarker, writeMarker } from "./store-marker.ts";
 import { checkLogs } from "./wal-check.ts";
@@ -225,13 +224,9 @@ export class LeveldbLogStore implements LogStore {
   #flushing: Promise<void> | null = null;
   /** Snapshot files the batch in #ops points to: written before it. */
   #fileWrites: Array<Promise<void>> = [];
-  /** Snapshot files being written, by their write. */
-  readonly #writing = new Map<Promise<void>, string>();
   /** The newest snapshot file reference among #ops. */
   #opsSnapRef: SnapshotFileRef | undefined;
-  /** The snapshot file the store points to, and one written ahead by prepareSnapshot. */
-  #snapRef: SnapshotFileRef | undefined;
-  #prepared: { index: number; data: string; ref: SnapshotFileRef; write: Promise<void> } | undefined;
+  readonly #snapFiles: SnapshotFiles;
   #failed: Error | null = null;
   #closed = false;
   // High-water mark (see the top of the file).
@@ -255,9 +250,8 @@ export class LeveldbLogStore implements LogStore {
     loaded: ReturnType<typeof checkLoaded>,
     marker: StoreMarker,
     opts: LeveldbLogStoreOptions,
-    snapRef: SnapshotFileRef | undefined,
   ) {
-    this.#snapRef = snapRef;
+    this.#snapFiles = new SnapshotFiles(dir);
     this.dir = dir;
     this.db = db;
     this.incarnation = id.incarnation;
@@ -282,7 +276,7 @@ export class LeveldbLogStore implements LogStore {
       const snapRef = await getSnapshotRef(db).catch(() => undefined);
       // Files no reference names: older snapshots, or one written just before a crash.
       await removeSnapshotFilesExcept(dir, new Set(snapRef ? [snapRef.file] : []));
-      return new LeveldbLogStore(dir, db, id, loaded, m, opts, snapRef);
+      return new LeveldbLogStore(dir, db, id, loaded, m, opts);
     } catch (e) {
       await db.close().catch(() => {});
       throw e;
@@ -314,16 +308,9 @@ export class LeveldbLogStore implements LogStore {
     this.#preloaded = undefined;
     let ref: SnapshotFileRef | undefined;
     if (plan.snapshot) {
-      const { index } = plan.snapshot.meta;
-      const p = this.#prepared;
-      if (p && p.index === index && p.data === plan.snapshot.data) {
-        ref = p.ref;
-        this.#fileWrites.push(p.write);
-      } else {
-        const f = snapshotFileRef(index, plan.snapshot.data);
-        ref = f.ref;
-        this.#fileWrites.push(this.#writeFile(f.ref, f.bytes));
-      }
+      const f = this.#snapFiles.forSave(plan.snapshot.meta.index, plan.snapshot.data);
+      ref = f.ref;
+      this.#fileWrites.push(f.write);
     }
     appendOps(this.#ops, plan, ref);
     // Older snapshot files are removed once this batch is written, so it must be durable by then.
@@ -345,33 +332,7 @@ export class LeveldbLogStore implements LogStore {
    */
   prepareSnapshot(index: number, data: string): Promise<void> {
     if (this.#closed || this.#failed) return Promise.resolve();
-    const { ref, bytes } = snapshotFileRef(index, data);
-    const write = this.#writeFile(ref, bytes);
-    this.#prepared = { index, data, ref, write };
-    // A failed one is not used: a save of this snapshot writes the file itself.
-    write.catch(() => {
-      if (this.#prepared?.write === write) this.#prepared = undefined;
-    });
-    return write;
-  }
-
-  /** Writes a snapshot file, known as in progress (so no cleanup removes it) until it settles. */
-  #writeFile(ref: SnapshotFileRef, bytes: Buffer): Promise<void> {
-    const w = writeSnapshotFile(this.dir, ref, bytes);
-    this.#writing.set(w, ref.file);
-    void w.then(
-      () => this.#writing.delete(w),
-      () => this.#writing.delete(w),
-    );
-    return w;
-  }
-
-  /** Removes snapshot files nothing points to any more (the one in use and a prepared one stay). */
-  #removeOldSnapshotFiles(): void {
-    const keep = new Set<string>();
-    const names = [this.#snapRef?.file, this.#prepared?.ref.file, ...this.#writing.values()];
-    for (const n of names) if (n) keep.add(n).add(`${n}.tmp`);
-    void removeSnapshotFilesExcept(this.dir, keep);
+    return this.#snapFiles.prepare(index, data);
   }
 
   async #flush(): Promise<void> {
@@ -408,11 +369,7 @@ export class LeveldbLogStore implements LogStore {
         this.#opsHardState = undefined;
         break;
       }
-      if (snapRef) {
-        this.#snapRef = snapRef;
-        if (this.#prepared?.ref.file === snapRef.file) this.#prepared = undefined;
-        this.#removeOldSnapshotFiles();
-      }
+      if (snapRef) this.#snapFiles.committed(snapRef);
       if (hardState) this.#writtenHardState = hardState;
       // A synced batch makes its own hard state durable: the high-water mark may rise to it.
       if (sync && hardState) {
@@ -475,7 +432,7 @@ export class LeveldbLogStore implements LogStore {
     if (this.#closed) return;
     this.#closed = true;
     await this.#flushing;
-    await this.#prepared?.write.catch(() => {});
+    await this.#snapFiles.settle();
     clearTimeout(this.#markTimer);
     this.#markTimer = undefined;
     await this.#marking;

@@ -96,3 +96,61 @@ export async function removeSnapshotFilesExcept(storeDir: string, keep: Readonly
     await rm(join(dir, n), { force: true }).catch(() => {});
   }
 }
+
+/**
+ * The snapshot files of one store as it writes them: one written ahead of its save (prepare), and those
+ * being written, which no cleanup may remove.
+ */
+export class SnapshotFiles {
+  readonly #dir: string;
+  #prepared: { index: number; data: string; ref: SnapshotFileRef; write: Promise<void> } | undefined;
+  readonly #writing = new Map<Promise<void>, string>();
+
+  /** The snapshot files of the store in `storeDir`. */
+  constructor(storeDir: string) {
+    this.#dir = storeDir;
+  }
+
+  /** Writes the data of a coming snapshot at `index` ahead of its save; resolves once it is durable. */
+  prepare(index: number, data: string): Promise<void> {
+    const { ref, bytes } = snapshotFileRef(index, data);
+    const write = this.#write(ref, bytes);
+    this.#prepared = { index, data, ref, write };
+    // A failed one is not used: a save of this snapshot writes the file itself.
+    write.catch(() => {
+      if (this.#prepared?.write === write) this.#prepared = undefined;
+    });
+    return write;
+  }
+
+  /** The file a save of this snapshot points to, and its write (the prepared one when it matches). */
+  forSave(index: number, data: string): { ref: SnapshotFileRef; write: Promise<void> } {
+    const p = this.#prepared;
+    if (p && p.index === index && p.data === data) return { ref: p.ref, write: p.write };
+    const { ref, bytes } = snapshotFileRef(index, data);
+    return { ref, write: this.#write(ref, bytes) };
+  }
+
+  /** The store now points to `ref` (durably): every other file not being written goes, in the background. */
+  committed(ref: SnapshotFileRef): void {
+    if (this.#prepared?.ref.file === ref.file) this.#prepared = undefined;
+    const keep = new Set<string>();
+    for (const n of [ref.file, this.#prepared?.ref.file, ...this.#writing.values()]) {
+      if (n) keep.add(n).add(`${n}.tmp`);
+    }
+    void removeSnapshotFilesExcept(this.#dir, keep);
+  }
+
+  /** Waits for a prepared write still running (before the store closes). */
+  async settle(): Promise<void> {
+    await this.#prepared?.write.catch(() => {});
+  }
+
+  #write(ref: SnapshotFileRef, bytes: Buffer): Promise<void> {
+    const w = writeSnapshotFile(this.#dir, ref, bytes);
+    this.#writing.set(w, ref.file);
+    const done = () => this.#writing.delete(w);
+    void w.then(done, done);
+    return w;
+  }
+}

@@ -106,3 +106,25 @@ test("a batch that points to a new snapshot file is synced even when the save as
   await s.save({ entries: [], snapshot: snap(5, 1), snapshotRestore: false, sync: false });
   assert.equal(s.stats.syncs, before + 1);
 });
+
+test("a file still being written ahead survives the cleanup after another snapshot's save", async (t) => {
+  const dir = tempDir(t);
+  const a = await LeveldbLogStore.open(dir);
+  await a.save({ hardState: { term: 1, vote: "", commit: 9 }, entries: entries(1, 9, 1), snapshotRestore: false });
+  const big = "b".repeat(20_000_000);
+  const ahead = a.prepareSnapshot(9, big);
+  // Saved (and cleaned up after) while the big file is still being written.
+  await a.save({ entries: [], snapshot: snap(5, 1, "small"), snapshotRestore: false });
+  await ahead;
+  await a.save({ entries: [], snapshot: snap(9, 1, big), snapshotRestore: false });
+  await a.close();
+  const b = await LeveldbLogStore.open(dir);
+  t.after(() => b.close());
+  const st = await b.load();
+  assert.equal(st?.snapshot?.meta.index, 9);
+  assert.equal(st?.snapshot?.data.length, big.length);
+  assert.deepEqual(
+    files(dir).map((f) => f.split("-")[0]),
+    ["9"],
+  );
+});
