@@ -14,6 +14,7 @@ test("a leader paused with SIGSTOP steps down on waking and serves no stale read
   assert.equal((await c.http(old, "POST", "/key", { x: 1 })).status, 200);
   const pid = c.nodes[old]?.proc?.pid as number;
   process.kill(pid, "SIGSTOP");
+  const stoppedAt = Date.now();
   try {
     const rest = [0, 1, 2].filter((i) => i !== old);
     const next = await waitFor("a new leader", 15_000, async () => {
@@ -26,6 +27,11 @@ test("a leader paused with SIGSTOP steps down on waking and serves no stale read
       return undefined;
     });
     assert.equal((await c.http(l2, "POST", "/key", { x: 2 })).status, 200);
+    // A fast election can end the pause before a full election timeout
+    // (10 ticks of 50 ms) has passed; hold it past three so the woken loop
+    // always sees a stall, whatever the election took.
+    const held = Date.now() - stoppedAt;
+    if (held < 1500) await new Promise((r) => setTimeout(r, 1500 - held));
   } finally {
     process.kill(pid, "SIGCONT");
   }

@@ -10,7 +10,13 @@ import { TestCluster, waitFor } from "./harness.ts";
 test("a node far behind catches up by snapshot; a wiped seed rejoins under a new incarnation", {
   timeout: 90_000,
 }, async (t) => {
-  const c = await TestCluster.create(t, { size: 3, secret: "s3cret", env: { SNAPSHOT_THRESHOLD: "40" } });
+  // A snapshot every SNAPSHOT_THRESHOLD entries (no log-growth wait), so a follower that was down falls
+  // behind the compacted log and must be caught up by snapshot.
+  const c = await TestCluster.create(t, {
+    size: 3,
+    secret: "s3cret",
+    env: { SNAPSHOT_THRESHOLD: "40", SNAPSHOT_LOG_RATIO: "0" },
+  });
   c.startAll();
   let leader = await c.waitLeader();
   const lagging = [0, 1, 2].find((i) => i !== leader && i !== 0) ?? ([0, 1, 2].find((i) => i !== leader) as number);

@@ -152,6 +152,8 @@ export class FaultCluster {
       TICK_MS: String(this.#o.tickMs),
       ELECTION_TICKS: String(this.#o.electionTicks),
       SNAPSHOT_THRESHOLD: String(this.#o.snapshotThreshold),
+      // A snapshot every SNAPSHOT_THRESHOLD entries (no log-growth wait): faults meet snapshots often.
+      SNAPSHOT_LOG_RATIO: "0",
       LOG_LEVEL: "info",
       ...this.#o.env,
       ...(this.#o.slowDisk ? { RAFTKV_TEST_FSYNC_DELAY_FILE: n.delayFile } : {}),

@@ -77,7 +77,13 @@ function refused(r: RawReply, what: string, status?: number): string | undefined
 }
 
 test(`forged Raft traffic (seed ${SEED})`, { timeout: 120_000 }, async (t) => {
-  const c = await TestCluster.create(t, { size: 3, secret: SECRET, env: { SNAPSHOT_THRESHOLD: "20" } });
+  // A snapshot every SNAPSHOT_THRESHOLD entries (no log-growth wait), so a follower that was down falls
+  // behind the compacted log and must be caught up by snapshot.
+  const c = await TestCluster.create(t, {
+    size: 3,
+    secret: SECRET,
+    env: { SNAPSHOT_THRESHOLD: "20", SNAPSHOT_LOG_RATIO: "0" },
+  });
   c.startAll();
   const li = await c.waitLeader();
   assert.equal((await c.http(li, "POST", "/key", { before: "forgery" })).status, 200);
