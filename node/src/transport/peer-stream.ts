@@ -18,6 +18,7 @@ import { request } from "node:http";
 import type { Socket } from "node:net";
 import { splitHostPort } from "./http-client.ts";
 import { encodeFrame, FrameReader } from "./stream-frames.ts";
+import { writeInTurn } from "./turn-writes.ts";
 
 /** The path of the upgrade request. */
 export const STREAM_PATH = "/raft/v1/stream";
@@ -89,7 +90,6 @@ export class PeerStream {
   #acked = 0;
   #watchdog: NodeJS.Timeout | undefined;
   #closed = false;
-  #corked = false;
   /** Requests (forwarded proposals) waiting for their answers, by id. */
   readonly #asked = new Map<number, Asked>();
   #askSeq = 0;
@@ -138,16 +138,7 @@ export class PeerStream {
   #write(frame: Buffer): void {
     const socket = this.#socket;
     if (socket) {
-      // Frames sent in one turn of the event loop leave in one write.
-      if (!this.#corked) {
-        this.#corked = true;
-        socket.cork();
-        process.nextTick(() => {
-          this.#corked = false;
-          socket.uncork();
-        });
-      }
-      socket.write(frame);
+      writeInTurn(socket, frame);
     } else {
       this.#unsent.push(frame);
       if (!this.#connecting) this.#connect();

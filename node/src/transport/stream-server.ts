@@ -14,6 +14,7 @@ import { metrics } from "../metrics.ts";
 import { checkAuth } from "./auth.ts";
 import { type AckFrame, STREAM_PATH, STREAM_PROTOCOL } from "./peer-stream.ts";
 import { encodeFrame, FrameReader, FrameTooLarge } from "./stream-frames.ts";
+import { writeInTurn } from "./turn-writes.ts";
 
 /** Acknowledge at once after this many batches (the sender's window is larger). */
 const ACK_EVERY = 16;
@@ -91,7 +92,7 @@ export function serveStreams(server: Server, o: StreamServerOptions): () => void
       if (socket.destroyed) return;
       const a: AckFrame = refusal ? { ack: taken, ...refusal } : { ack: taken };
       acked = taken;
-      socket.write(encodeFrame(JSON.stringify(a)));
+      writeInTurn(socket, encodeFrame(JSON.stringify(a)));
     };
     const fail = (r: Refusal) => {
       failed = true;
@@ -120,7 +121,9 @@ export function serveStreams(server: Server, o: StreamServerOptions): () => void
           const id = body.p;
           void o.propose(body.d).then((r) => {
             if (socket.destroyed) return;
-            socket.write(
+            // Answers resolved by one apply leave together.
+            writeInTurn(
+              socket,
               encodeFrame("answers" in r ? JSON.stringify({ p: id, a: r.answers }) : JSON.stringify({ p: id, ...r })),
             );
           });
