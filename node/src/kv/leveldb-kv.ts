@@ -199,7 +199,7 @@ export class LeveldbKv implements KvStore {
 
   /**
    * A failed read as a StorageError: CORRUPT when LevelDB itself reports damage (the node then stops,
-   * see fatalOnCorrupt in server/raft-node.ts), IO otherwise.
+   * see server/fatal-on-corrupt.ts), IO otherwise.
    */
   #readFailed(e: unknown): StorageError {
     return e instanceof StorageError ? e : ioError(this.#dir, "reading the kv data", e);

@@ -10,46 +10,29 @@
  * and check-quorum sees the real elapsed time.
  */
 
-import { readFileSync } from "node:fs";
 import { NodeError } from "../api/kv-node.ts";
 import type { ApplyResult, KvStore } from "../kv/kv-store.ts";
 import { decodeSnapshot } from "../kv/snapshot-format.ts";
 import type { Logger } from "../log.ts";
-import { decodeMemberRecord, encodeMemberRecord, type MemberAddress, type MembershipBook } from "../membership-book.ts";
-import { metrics, setFollowerMatch } from "../metrics.ts";
+import { encodeMemberRecord, type MemberAddress, type MembershipBook } from "../membership-book.ts";
+import { metrics } from "../metrics.ts";
 import { RaftCore } from "../raft/core.ts";
 import type { CoreOptions } from "../raft/options.ts";
-import type { ConfChange, Entry, Message, Outcome, PersistedState, Ready, SoftState } from "../raft/types.ts";
+import type { ConfChange, Message, Outcome, PersistedState, Ready, SoftState } from "../raft/types.ts";
 import type { LogStore } from "../storage/log-store.ts";
-import { StorageError } from "../storage/open-level.ts";
 import type { RaftTransport } from "../transport/raft-transport.ts";
+import { ApplyPipeline } from "./apply-pipeline.ts";
+import { fatalOnCorrupt } from "./fatal-on-corrupt.ts";
+import { updateRaftGauges } from "./raft-gauges.ts";
 import { ReadBatcher } from "./read-batcher.ts";
 import { notLeader, refusalError } from "./refusals.ts";
-import { unwrapSnapshot, wrapSnapshot } from "./snapshot-envelope.ts";
-import { SnapshotPolicy } from "./snapshot-policy.ts";
+import { unwrapSnapshot } from "./snapshot-envelope.ts";
+import { SnapshotMaker } from "./snapshot-maker.ts";
+import { TEST_BUG_ACK_BEFORE_FSYNC, TEST_FSYNC_DELAY_FILE, testFsyncDelayMs } from "./test-failpoints.ts";
 import { AppliedWaiters, ProposalWaiters } from "./waiters.ts";
 
-/**
- * Most entries one apply batch gathers from several Readies: larger batches would hold the loop's
- * thread (encoding, the native batch) and LevelDB's write queue for too long at once.
- */
-const MAX_APPLY_BATCH = 64;
 /** How long a commit-index-only hard state may wait for a write to ride along with. */
 const LAZY_COMMIT_MS = 100;
-/** TEST-ONLY: a planted bug for test/faults (see #handleReady); never set in production. */
-const TEST_BUG_ACK_BEFORE_FSYNC = process.env.RAFTKV_TEST_BUG === "ackBeforeFsync";
-/** TEST-ONLY slow-disk failpoint for test/faults: a file holding a delay in ms added before each save. */
-const TEST_FSYNC_DELAY_FILE = process.env.RAFTKV_TEST_FSYNC_DELAY_FILE;
-
-/** TEST-ONLY: the delay TEST_FSYNC_DELAY_FILE asks for now (0 when the file is absent). */
-function testFsyncDelayMs(file: string): number {
-  try {
-    return Math.min(10_000, Math.max(0, Number.parseInt(readFileSync(file, "utf8"), 10) || 0));
-  } catch {
-    return 0;
-  }
-}
-
 /** Everything a RaftNode runs on. */
 export interface RaftNodeDeps {
   core: CoreOptions;
@@ -91,7 +74,8 @@ export class RaftNode {
   readonly #reads: ReadBatcher;
   readonly proposals = new ProposalWaiters();
   readonly #appliedWaiters = new AppliedWaiters();
-  #applied: number;
+  /** The applies behind the loop (apply-pipeline.ts). */
+  readonly #applies: ApplyPipeline;
   #dirty = false;
   #wake: (() => void) | undefined;
   #running = false;
@@ -99,17 +83,8 @@ export class RaftNode {
   #ticker: NodeJS.Timeout | undefined;
   #tickBase = 0;
   #ticks = 0;
-  #snapshotting = false;
-  /** When the next snapshot is due (snapshot-policy.ts). */
-  readonly #snapshots: SnapshotPolicy;
-  /**
-   * Applies run behind the loop: a Ready's committed entries are durable, so the loop hands them to the
-   * KV store (which applies in order) and goes on with the next Ready without waiting. This chain ends
-   * when the last apply handed over is done; waiters (proposals, reads) are released by the applies.
-   */
-  #applying: Promise<void> = Promise.resolve();
-  /** The batch of committed entries whose apply has not started yet (see #queueApply). */
-  #applyOpen: Entry[] | undefined;
+  /** Makes snapshots when they are due (snapshot-maker.ts). */
+  readonly #snapshots: SnapshotMaker;
   /** A commit-index-only hard state not written yet (see #handleReady), and its timer. */
   #lazyHardState: Ready["hardState"];
   #lazyTimer: NodeJS.Timeout | undefined;
@@ -135,23 +110,51 @@ export class RaftNode {
     // Damaged data found by any KV read (API reads included) stops the node: see fatalOnCorrupt.
     this.kv = fatalOnCorrupt(d.kv, (e) => this.#fatal(e));
     this.core = new RaftCore(d.core, d.persisted);
-    this.#applied = this.core.log.applied;
-    let logBytes = 0;
-    for (const e of this.core.log.entries) if (e.index <= this.#applied) logBytes += e.data.length;
-    const maxLogBytes = d.snapshotMaxLogBytes ?? Number.POSITIVE_INFINITY;
-    const policy = { threshold: d.snapshotThreshold, logRatio: d.snapshotLogRatio ?? 0, maxLogBytes };
-    this.#snapshots = new SnapshotPolicy(policy, snapshotJitter(), logBytes);
+    this.#applies = new ApplyPipeline({
+      kv: this.kv,
+      book: this.book,
+      logger: d.logger,
+      proposals: this.proposals,
+      appliedWaiters: this.#appliedWaiters,
+      applied: this.core.log.applied,
+      onApplied: (bytes) => this.#snapshots.applied(bytes),
+      onRestored: () => this.#snapshots.restored(),
+      onConfig: (index, restored) => {
+        if (!restored) this.#log.info("membership changed", { index, config: this.core.config });
+        for (const f of this.#configListeners) f();
+      },
+      onFailed: (e) => this.#loopFailed(e),
+    });
+    this.#snapshots = new SnapshotMaker({
+      core: this.core,
+      kv: this.kv,
+      book: this.book,
+      log: d.log,
+      logger: d.logger,
+      policy: {
+        threshold: d.snapshotThreshold,
+        logRatio: d.snapshotLogRatio ?? 0,
+        maxLogBytes: d.snapshotMaxLogBytes ?? Number.POSITIVE_INFINITY,
+      },
+      diskLow: d.diskLow,
+      applied: () => this.#applies.applied,
+      chain: (f) => this.#applies.chain(f),
+      toLoop: (f) => {
+        this.#inputs.push(f);
+        this.#schedule();
+      },
+    });
     this.#soft = { state: this.core.state, lead: this.core.lead, term: this.core.term };
     this.#reads = new ReadBatcher(this.id, d.requestTimeoutMs, (delay) => {
       if (delay === undefined) this.#schedule();
       else setTimeout(() => this.#schedule(), delay);
     });
-    this.#updateGauges();
+    updateRaftGauges(this.core, this.#applies.applied);
   }
 
   /** Highest index applied to the KV store. */
   get applied(): number {
-    return this.#applied;
+    return this.#applies.applied;
   }
 
   /** True while the loop runs. */
@@ -330,7 +333,7 @@ export class RaftNode {
       }
       // Finish the work already handed to the core, so nothing stepped is left unpersisted.
       while (this.core.hasReady()) await this.#handleReady();
-      await this.#applying;
+      await this.#applies.drained();
       const hs = this.#lazyHardState;
       this.#dropLazyHardState();
       if (hs !== undefined) await this.#d.log.save({ hardState: hs, entries: [], snapshotRestore: false, sync: false });
@@ -373,8 +376,8 @@ export class RaftNode {
     for (const f of inputs) f();
     this.#reads.start(this.core, this.book, this.#d.tickMs);
     while (this.core.hasReady()) await this.#handleReady();
-    this.#maybeSnapshot();
-    this.#updateGauges();
+    this.#snapshots.maybe(this.#applies.applied);
+    updateRaftGauges(this.core, this.#applies.applied);
     this.onCycle();
   }
 
@@ -449,41 +452,22 @@ export class RaftNode {
     }
     if (this.#fatalError) throw this.#fatalError;
     if (rd.snapshot && rd.snapshotRestore) {
-      await this.#applying;
-      await this.#restore(rd.snapshot.data, rd.snapshot.meta.index);
+      await this.#applies.drained();
+      await this.#applies.restore(rd.snapshot.data, rd.snapshot.meta.index);
     }
     if (rd.committed.length > 0) {
       this.proposals.committed(rd.committed);
-      this.#queueApply(rd.committed);
+      this.#applies.queue(rd.committed);
     }
     // Only after applying: a leader that removed itself steps down in the step that commits the removal,
     // and that change (committed in this Ready) must answer success, not "leadership lost".
     if (lostLeadership) {
-      await this.#applying;
+      await this.#applies.drained();
       this.proposals.rejectAll(new NodeError("UNAVAILABLE", "leadership lost before the entry was applied; retry"));
     }
-    for (const rs of rd.readStates) this.#reads.confirmed(rs, (i) => this.#appliedWaiters.wait(i, this.#applied));
+    for (const rs of rd.readStates)
+      this.#reads.confirmed(rs, (i) => this.#appliedWaiters.wait(i, this.#applies.applied));
     this.core.advance(rd);
-  }
-
-  /**
-   * Hands committed entries to the applies behind the loop. Entries committed while an earlier apply
-   * runs join one batch (one LevelDB write for many cycles' entries under load); order is kept, as
-   * every batch is taken whole when its turn in the chain comes.
-   */
-  #queueApply(entries: readonly Entry[]): void {
-    const open = this.#applyOpen;
-    if (open !== undefined && open.length + entries.length <= MAX_APPLY_BATCH) {
-      for (const e of entries) open.push(e);
-      return;
-    }
-    const batch = [...entries];
-    this.#applyOpen = batch;
-    this.#chain(() => {
-      // From here on this batch is taken: later entries start the next one.
-      if (this.#applyOpen === batch) this.#applyOpen = undefined;
-      return this.#apply(batch);
-    });
   }
 
   #flushLazyHardState(): void {
@@ -500,43 +484,6 @@ export class RaftNode {
     this.#lazyHardState = undefined;
     if (this.#lazyTimer) clearTimeout(this.#lazyTimer);
     this.#lazyTimer = undefined;
-  }
-
-  async #restore(data: string, index: number): Promise<void> {
-    const end = metrics.snapshotSeconds.startTimer({ kind: "restore" });
-    const parts = unwrapSnapshot(data);
-    await this.kv.restore(parts.kv, index);
-    this.book.restore(parts.book);
-    this.#applied = index;
-    this.#snapshots.restored();
-    this.proposals.rejectUpTo(index, new NodeError("UNAVAILABLE", "a snapshot replaced this entry; retry"));
-    this.#appliedWaiters.applied(index);
-    end();
-    metrics.snapshots.inc({ kind: "restored" });
-    this.#log.info("restored snapshot from leader", { index, bytes: data.length });
-    for (const f of this.#configListeners) f();
-  }
-
-  async #apply(entries: Entry[]): Promise<void> {
-    let config = false;
-    for (const e of entries) {
-      const rec = decodeMemberRecord(e);
-      if (rec) this.book.apply(rec);
-      if (e.type === "config") config = true;
-    }
-    const end = metrics.applySeconds.startTimer();
-    const results = await this.kv.applyBatch(entries);
-    for (const e of entries) this.#snapshots.applied(e.data.length);
-    end();
-    entries.forEach((e, i) => {
-      this.proposals.applied(e.index, e.term, results[i] ?? { op: "none", ok: true });
-    });
-    this.#applied = (entries[entries.length - 1] as Entry).index;
-    this.#appliedWaiters.applied(this.#applied);
-    if (config) {
-      this.#log.info("membership changed", { index: this.#applied, config: this.core.config });
-      for (const f of this.#configListeners) f();
-    }
   }
 
   /** Records a role/leader/term change; true when this node stopped leading. */
@@ -559,114 +506,4 @@ export class RaftNode {
     for (const f of this.#softListeners) f(s);
     return prev.state === "leader" && s.state !== "leader";
   }
-
-  /** Starts a snapshot when the policy says one is due; the core compacts at a later cycle. */
-  #maybeSnapshot(): void {
-    if (this.#snapshotting) return;
-    const snap = this.core.snapshot;
-    if (!this.#snapshots.due(this.#applied, snap?.meta.index ?? 0, snap?.data.length ?? 0)) return;
-    // A snapshot is written whole before the log shrinks: not while the reserve is all that is left.
-    if (this.#d.diskLow?.() === true) return;
-    this.#snapshotting = true;
-    // Started between two applies (in their chain), so the KV snapshot and the book are at one index.
-    this.#chain(async () => this.#startSnapshot());
-  }
-
-  /** Runs `f` after the applies handed over so far (and before any later one); a failure stops the node. */
-  #chain(f: () => Promise<void>): void {
-    this.#applying = this.#applying.then(f);
-    this.#applying.catch((e: Error) => this.#loopFailed(e));
-  }
-
-  #startSnapshot(): void {
-    const index = this.#applied;
-    this.#snapshots.started(snapshotJitter());
-    const book = this.book.toJSON();
-    const end = metrics.snapshotSeconds.startTimer({ kind: "create" });
-    this.kv
-      .snapshot()
-      .then(async (s) => {
-        if (s.index !== index) return undefined;
-        const data = wrapSnapshot({ book, kv: s.data });
-        // The data is written (beside the log's database) before the core compacts, so the save in
-        // the loop only records it: a large write there would hold the loop, and its heartbeats.
-        await this.#d.log.prepareSnapshot?.(index, data);
-        return data;
-      })
-      .then(
-        (data) => {
-          if (data === undefined) {
-            this.#snapshotting = false;
-            return;
-          }
-          this.#inputs.push(() => {
-            this.#snapshotting = false;
-            try {
-              this.core.compact(index, data);
-              if (this.core.snapshot?.meta.index === index) this.#snapshots.taken();
-              end();
-              metrics.snapshots.inc({ kind: "created" });
-              this.#log.info("created snapshot", { index, bytes: data.length });
-            } catch (e) {
-              this.#log.warn("snapshot not used", { index, err: e });
-            }
-          });
-          this.#schedule();
-        },
-        (e) => {
-          this.#snapshotting = false;
-          this.#log.error("snapshot failed", { index, err: e });
-        },
-      );
-  }
-
-  #updateGauges(): void {
-    const c = this.core;
-    metrics.isLeader.set(c.state === "leader" ? 1 : 0);
-    metrics.hasLeader.set(c.lead ? 1 : 0);
-    metrics.term.set(c.term);
-    metrics.commitIndex.set(c.log.committed);
-    metrics.appliedIndex.set(this.#applied);
-    metrics.lastLogIndex.set(c.log.lastIndex());
-    metrics.members.set({ role: "voter" }, Object.keys(c.config.voters).length);
-    metrics.members.set({ role: "learner" }, Object.keys(c.config.learners).length);
-    setFollowerMatch(c.state === "leader" ? followerMatches(c) : undefined);
-  }
-}
-
-/** A node's factor (1–1.5) on the log growth its next snapshot waits for: the one random draw it needs. */
-function snapshotJitter(): number {
-  return 1 + Math.random() / 2;
-}
-
-/** The leader's match index of every other member (voters and learners), by id. */
-function followerMatches(c: RaftCore): Map<string, number> {
-  const m = new Map<string, number>();
-  for (const [id, pr] of c.prs) if (id !== c.id) m.set(id, pr.match);
-  return m;
-}
-
-/**
- * The KV store as the node and its API use it: a StorageError CORRUPT from
- * any call (a read found a value failing its checksum) is reported as fatal,
- * so a node with damaged table data stops (exit 3) instead of staying a voter
- * and answering 500 for the damaged key. The caller still gets the error.
- */
-function fatalOnCorrupt(kv: KvStore, fatal: (e: Error) => void): KvStore {
-  const check = <T>(p: Promise<T>): Promise<T> =>
-    p.catch((e: unknown) => {
-      if (e instanceof StorageError && e.code === "CORRUPT") fatal(e);
-      throw e;
-    });
-  return {
-    get applied() {
-      return kv.applied;
-    },
-    applyBatch: (entries) => check(kv.applyBatch(entries)),
-    get: (key) => check(kv.get(key)),
-    list: (opts) => check(kv.list(opts)),
-    snapshot: () => check(kv.snapshot()),
-    restore: (data, index) => check(kv.restore(data, index)),
-    close: () => kv.close(),
-  };
 }

@@ -3,18 +3,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { SnapshotPolicy } from "../../../node/src/server/snapshot-policy.ts";
-
-/** A small seeded generator (mulberry32), so failures replay. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { prng as rng } from "../../faults/random-history.ts";
 
 interface Run {
   snapshots: number;
