@@ -10,20 +10,7 @@
  * A failed write poisons the store: later saves reject with the same error,
  * since the on-disk state is no longer known and Raft must not continue.
  *
- * High-water mark: LevelDB opens a store whose write-ahead log was truncated
- * well before its end, or deleted, without complaint, silently dropping
- * synced, acknowledged entries and hard state; the node would then restart
- * behind what it acknowledged, under the same incarnation (a Raft safety
- * risk). So the hard state (commit, term, vote) of the last synced batch is
- * also recorded outside LevelDB, in the store marker file (fsync + rename),
- * and open() refuses a store that loads less (checkHighWater). The commit
- * index is recorded rather than the last index: a new leader may truncate the
- * log, but only above the commit index, which never decreases. To amortise
- * the marker's fsyncs it is written in the background at most once per
- * HIGH_WATER_INTERVAL_MS (term/vote changes at once), and on close(). What
- * this cannot detect: after a crash, loss of only the log tail written within
- * the last interval (plus one marker write), and entries above the commit
- * index (acknowledged to a leader but not yet known committed here).
+ * The high-water mark (high-water-mark.ts) guards against a lost write-ahead log.
  */
 
 import { randomUUID } from "node:crypto";
@@ -39,6 +26,7 @@ import {
   logKeyIndex,
   printableKey,
 } from "./codec.ts";
+import { checkHighWater, HIGH_WATER_INTERVAL_MS, HighWaterMark } from "./high-water-mark.ts";
 import { checkLoaded, type LoadedParts, type LogBounds, planSave, type SavePlan } from "./log-plan.ts";
 import type { LogStore, LogStoreStats, SaveRequest } from "./log-store.ts";
 import { corruptStore, dbFailure, ioError, openLevel, poisonDb, type RawDb, StorageError } from "./open-level.ts";
@@ -164,46 +152,10 @@ async function identify(
   return { incarnation, isNew: false };
 }
 
-/**
- * Minimum milliseconds between two high-water-mark writes (each a small file
- * write, two fsyncs and a rename, off the save path). The mark trails the
- * durable commit index by at most this long plus one marker write: a crash
- * that also loses just that tail of the write-ahead log goes undetected.
- */
-export const HIGH_WATER_INTERVAL_MS = 1000;
-
 /** Options of LeveldbLogStore.open. */
 export interface LeveldbLogStoreOptions {
   /** Overrides HIGH_WATER_INTERVAL_MS (tests and benchmarks). */
   markIntervalMs?: number;
-}
-
-/** Whether the marker's high-water mark already records `hs`. */
-function marks(m: StoreMarker, hs: HardState): boolean {
-  return (m.commit ?? 0) === hs.commit && (m.term ?? 0) === hs.term && (m.vote ?? "") === hs.vote;
-}
-
-/**
- * Refuses a store that loads less than its high-water mark: a commit index or
- * term below the recorded one, or another vote in the recorded term. Those
- * never go back in Raft, so the write-ahead log lost synced, acknowledged state.
- */
-function checkHighWater(dir: string, marker: StoreMarker | undefined, state: PersistedState | null): void {
-  if (!marker) return;
-  const hs = state?.hardState ?? { term: 0, vote: "", commit: 0 };
-  const commit = Math.max(hs.commit, state?.snapshot?.meta.index ?? 0);
-  const m = { commit: marker.commit ?? 0, term: marker.term ?? 0, vote: marker.vote ?? "" };
-  let lost: string | undefined;
-  if (commit < m.commit) lost = "its commit index went back";
-  else if (hs.term < m.term) lost = "its term went back";
-  else if (hs.term === m.term && m.vote !== "" && hs.vote !== m.vote) lost = `its vote in term ${hs.term} changed`;
-  if (lost === undefined) return;
-  throw corruptStore(
-    dir,
-    `acknowledged writes were lost (${lost}): the store holds commit ${commit}, term ${hs.term}, ` +
-      `vote ${JSON.stringify(hs.vote)} but ${MARKER_FILE} recorded commit ${m.commit}, term ${m.term}, ` +
-      `vote ${JSON.stringify(m.vote)} as durable; was a LevelDB write-ahead log (.log) truncated or deleted?`,
-  );
 }
 
 /** A LogStore backed by LevelDB; `db` is shared with the LevelDB KV store. */
@@ -229,19 +181,11 @@ export class LeveldbLogStore implements LogStore {
   readonly #snapFiles: SnapshotFiles;
   #failed: Error | null = null;
   #closed = false;
-  // High-water mark (see the top of the file).
-  /** Marker files written for the mark, for tests and benchmarks. */
-  readonly markStats = { writes: 0 };
-  readonly #markIntervalMs: number;
-  /** The marker file as last written or read. */
-  #marker: StoreMarker;
+  readonly #mark: HighWaterMark;
   /** The newest hard state among #ops; the newest written; the newest in a synced batch (durable). */
   #opsHardState: HardState | undefined;
   #writtenHardState: HardState | undefined;
   #durableHardState: HardState | undefined;
-  #lastMarkAt = Number.NEGATIVE_INFINITY;
-  #markTimer: NodeJS.Timeout | undefined;
-  #marking: Promise<void> | null = null;
 
   private constructor(
     dir: string,
@@ -258,8 +202,17 @@ export class LeveldbLogStore implements LogStore {
     this.isNew = id.isNew;
     this.#bounds = loaded.bounds;
     this.#preloaded = loaded.state;
-    this.#marker = marker;
-    this.#markIntervalMs = opts.markIntervalMs ?? HIGH_WATER_INTERVAL_MS;
+    this.#mark = new HighWaterMark(dir, marker, opts.markIntervalMs ?? HIGH_WATER_INTERVAL_MS, {
+      failed: () => this.#failed !== null,
+      onFailed: (e) => {
+        this.#failed ??= ioError(this.dir, "writing the high-water mark", e);
+      },
+    });
+  }
+
+  /** Marker files written for the high-water mark, for tests and benchmarks. */
+  get markStats(): { readonly writes: number } {
+    return this.#mark.stats;
   }
 
   /** Opens or creates the store in `dir`; throws StorageError when it is unreadable or inconsistent. */
@@ -374,7 +327,7 @@ export class LeveldbLogStore implements LogStore {
       // A synced batch makes its own hard state durable: the high-water mark may rise to it.
       if (sync && hardState) {
         this.#durableHardState = hardState;
-        this.#scheduleMark();
+        this.#mark.durable(hardState);
       }
       this.stats.writes++;
       if (sync) this.stats.syncs++;
@@ -384,58 +337,14 @@ export class LeveldbLogStore implements LogStore {
     this.#flushing = null;
   }
 
-  /**
-   * Records the durable hard state as the high-water mark, in the background:
-   * at most once per #markIntervalMs (a term or vote change at once, as
-   * elections are rare and a lost vote is the costliest loss), one write at a
-   * time. A failed marker write poisons the store like a failed batch.
-   */
-  #scheduleMark(): void {
-    const hs = this.#durableHardState;
-    if (!hs || this.#marking || this.#markTimer || this.#closed || this.#failed || marks(this.#marker, hs)) return;
-    const urgent = hs.term !== (this.#marker.term ?? 0) || hs.vote !== (this.#marker.vote ?? "");
-    const wait = this.#lastMarkAt + this.#markIntervalMs - performance.now();
-    if (wait > 0 && !urgent) {
-      this.#markTimer = setTimeout(
-        () => {
-          this.#markTimer = undefined;
-          this.#scheduleMark();
-        },
-        Math.min(wait, 2 ** 31 - 1), // setTimeout's limit
-      );
-      this.#markTimer.unref();
-      return;
-    }
-    this.#marking = this.#writeMark(hs).then(
-      () => {
-        this.#marking = null;
-        this.#scheduleMark();
-      },
-      (e) => {
-        this.#marking = null;
-        this.#failed ??= ioError(this.dir, "writing the high-water mark", e);
-      },
-    );
-  }
-
-  /** Writes `hs` (already durable in LevelDB) as the marker's high-water mark. */
-  async #writeMark(hs: HardState): Promise<void> {
-    this.#lastMarkAt = performance.now();
-    const m: StoreMarker = { ...this.#marker, commit: hs.commit, term: hs.term, vote: hs.vote };
-    await writeMarker(this.dir, m);
-    this.#marker = m;
-    this.markStats.writes++;
-  }
-
   /** Waits for pending saves, records the final high-water mark, then closes the database. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    const markStopped = this.#mark.stop();
     await this.#flushing;
     await this.#snapFiles.settle();
-    clearTimeout(this.#markTimer);
-    this.#markTimer = undefined;
-    await this.#marking;
+    await markStopped;
     // A clean stop leaves no undetectable window: sync the last hard state and record it. Best effort:
     // a mark that stays behind only weakens detection, it never refuses a sound store.
     const hs = this.#writtenHardState;
@@ -447,7 +356,7 @@ export class LeveldbLogStore implements LogStore {
           });
           this.#durableHardState = hs;
         }
-        if (!marks(this.#marker, hs)) await this.#writeMark(hs);
+        await this.#mark.record(hs);
       } catch {
         // The mark keeps its last value (e.g. the directory is already gone).
       }
