@@ -29,7 +29,7 @@ export interface SnapshotFileRef {
 export function snapshotFileRef(index: number, data: string): { ref: SnapshotFileRef; bytes: Buffer } {
   const bytes = Buffer.from(data, "utf8");
   const crc = crc32(bytes);
-  return { ref: { file: `${index}-${crc.toString(16).padStart(8, "0")}.snap`, bytes: bytes.length, crc }, bytes };
+  return { ref: { file: fileName(index, crc), bytes: bytes.length, crc }, bytes };
 }
 
 /** A reference read back from the store, checked for shape; undefined when it is not one. */
@@ -40,6 +40,66 @@ export function asSnapshotFileRef(v: unknown): SnapshotFileRef | undefined {
   if (typeof bytes !== "number" || !Number.isSafeInteger(bytes) || bytes < 0) return undefined;
   if (typeof crc !== "number" || !Number.isSafeInteger(crc) || crc < 0) return undefined;
   return { file, bytes, crc };
+}
+
+/** Characters encoded and written at a time when a snapshot is written ahead (see writeSnapshotText). */
+export const SLICE_CHARS = 4 * 1024 * 1024;
+
+/** The name of the file holding snapshot `index` whose bytes have CRC32 `crc`. */
+function fileName(index: number, crc: number): string {
+  return `${index}-${crc.toString(16).padStart(8, "0")}.snap`;
+}
+
+/** Fsyncs a directory (a rename in it is durable after this). */
+async function syncDir(dir: string): Promise<void> {
+  const d = await open(dir, "r");
+  try {
+    await d.sync();
+  } finally {
+    await d.close();
+  }
+}
+
+/**
+ * Writes `data` as the file of snapshot `index` durably, as writeSnapshotFile does, but in slices of
+ * SLICE_CHARS: encoding, CRC32 and writes take turns with the event loop, where encoding a 200 MB
+ * snapshot at once held it for a second or more (and the leader lost its followers). Each name the write
+ * creates (`tmp`, then the final one before the rename) is pushed to `names` first, for cleanups to spare.
+ */
+export async function writeSnapshotText(
+  storeDir: string,
+  index: number,
+  data: string,
+  tmp: string,
+  names: string[],
+): Promise<SnapshotFileRef> {
+  const dir = join(storeDir, SNAPSHOT_DIR);
+  await mkdir(dir, { recursive: true });
+  names.push(tmp);
+  const fh = await open(join(dir, tmp), "w");
+  let crc = 0;
+  let bytes = 0;
+  try {
+    for (let at = 0; at < data.length; ) {
+      let end = Math.min(data.length, at + SLICE_CHARS);
+      // Never split a surrogate pair: each half alone would be written as U+FFFD.
+      const last = data.charCodeAt(end - 1);
+      if (end < data.length && last >= 0xd800 && last <= 0xdbff) end--;
+      const buf = Buffer.from(data.slice(at, end), "utf8");
+      crc = crc32(buf, crc);
+      bytes += buf.length;
+      await fh.write(buf);
+      at = end;
+    }
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  const ref = { file: fileName(index, crc), bytes, crc };
+  names.push(ref.file);
+  await rename(join(dir, tmp), join(dir, ref.file));
+  await syncDir(dir);
+  return ref;
 }
 
 /** Writes the file durably (temporary name, fsync, rename, directory fsync). */
@@ -55,12 +115,7 @@ export async function writeSnapshotFile(storeDir: string, ref: SnapshotFileRef, 
     await fh.close();
   }
   await rename(tmp, join(dir, ref.file));
-  const d = await open(dir, "r");
-  try {
-    await d.sync();
-  } finally {
-    await d.close();
-  }
+  await syncDir(dir);
 }
 
 /** Reads and checks a referenced file; CorruptValueError when it is missing, short or damaged. */
@@ -82,8 +137,15 @@ export async function readSnapshotFile(storeDir: string, ref: SnapshotFileRef): 
   return bytes.toString("utf8");
 }
 
-/** Removes every snapshot file (and leftover temporary file) except `keep`; errors are ignored. */
-export async function removeSnapshotFilesExcept(storeDir: string, keep: ReadonlySet<string>): Promise<void> {
+/**
+ * Removes every snapshot file (and leftover temporary file) except those `keep` holds; errors are ignored.
+ * A function is asked about each listed name after the listing, so names created meanwhile can be spared.
+ */
+export async function removeSnapshotFilesExcept(
+  storeDir: string,
+  keep: ReadonlySet<string> | ((name: string) => boolean),
+): Promise<void> {
+  const kept = typeof keep === "function" ? keep : (n: string) => keep.has(n);
   const dir = join(storeDir, SNAPSHOT_DIR);
   let names: string[];
   try {
@@ -92,9 +154,17 @@ export async function removeSnapshotFilesExcept(storeDir: string, keep: Readonly
     return;
   }
   for (const n of names) {
-    if (keep.has(n)) continue;
+    if (kept(n)) continue;
     await rm(join(dir, n), { force: true }).catch(() => {});
   }
+}
+
+/** A snapshot written ahead of its save: its reference once the file is durable. */
+interface Prepared {
+  index: number;
+  data: string;
+  ref: SnapshotFileRef | undefined;
+  write: Promise<void>;
 }
 
 /**
@@ -103,42 +173,57 @@ export async function removeSnapshotFilesExcept(storeDir: string, keep: Readonly
  */
 export class SnapshotFiles {
   readonly #dir: string;
-  #prepared: { index: number; data: string; ref: SnapshotFileRef; write: Promise<void> } | undefined;
-  readonly #writing = new Map<Promise<void>, string>();
+  /** The snapshot written ahead, with its reference once the file is durable. */
+  #prepared: Prepared | undefined;
+  /** The names each write in progress has created (temporary and final): no cleanup removes them. */
+  readonly #writing = new Map<Promise<void>, string[]>();
+  /** The file the store points to, as last committed. */
+  #current: string | undefined;
+  #seq = 0;
 
   /** The snapshot files of the store in `storeDir`. */
   constructor(storeDir: string) {
     this.#dir = storeDir;
   }
 
-  /** Writes the data of a coming snapshot at `index` ahead of its save; resolves once it is durable. */
+  /**
+   * Writes the data of a coming snapshot at `index` ahead of its save, in slices (writeSnapshotText), so
+   * the event loop keeps running however large it is; resolves once the file is durable.
+   */
   prepare(index: number, data: string): Promise<void> {
-    const { ref, bytes } = snapshotFileRef(index, data);
-    const write = this.#write(ref, bytes);
-    this.#prepared = { index, data, ref, write };
+    const names: string[] = [];
+    const entry: Prepared = { index, data, ref: undefined, write: Promise.resolve() };
+    entry.write = this.#track(
+      writeSnapshotText(this.#dir, index, data, `${index}-${++this.#seq}.ahead.tmp`, names).then((ref) => {
+        entry.ref = ref;
+      }),
+      names,
+    );
+    this.#prepared = entry;
     // A failed one is not used: a save of this snapshot writes the file itself.
-    write.catch(() => {
-      if (this.#prepared?.write === write) this.#prepared = undefined;
+    entry.write.catch(() => {
+      if (this.#prepared === entry) this.#prepared = undefined;
     });
-    return write;
+    return entry.write;
   }
 
   /** The file a save of this snapshot points to, and its write (the prepared one when it matches). */
   forSave(index: number, data: string): { ref: SnapshotFileRef; write: Promise<void> } {
     const p = this.#prepared;
-    if (p && p.index === index && p.data === data) return { ref: p.ref, write: p.write };
+    // Snapshots are prepared before the core compacts, so a matching one is complete by its save.
+    if (p?.ref && p.index === index && p.data === data) return { ref: p.ref, write: p.write };
     const { ref, bytes } = snapshotFileRef(index, data);
-    return { ref, write: this.#write(ref, bytes) };
+    return { ref, write: this.#track(writeSnapshotFile(this.#dir, ref, bytes), [`${ref.file}.tmp`, ref.file]) };
   }
 
   /** The store now points to `ref` (durably): every other file not being written goes, in the background. */
   committed(ref: SnapshotFileRef): void {
-    if (this.#prepared?.ref.file === ref.file) this.#prepared = undefined;
-    const keep = new Set<string>();
-    for (const n of [ref.file, this.#prepared?.ref.file, ...this.#writing.values()]) {
-      if (n) keep.add(n).add(`${n}.tmp`);
-    }
-    void removeSnapshotFilesExcept(this.#dir, keep);
+    if (this.#prepared?.ref?.file === ref.file) this.#prepared = undefined;
+    this.#current = ref.file;
+    // What is spared now, and (asked again after the listing) whatever a write created or named since.
+    const now = new Set([ref.file, ...[...this.#writing.values()].flat()]);
+    if (this.#prepared?.ref) now.add(this.#prepared.ref.file);
+    void removeSnapshotFilesExcept(this.#dir, (n) => now.has(n) || this.#spared(n));
   }
 
   /** Waits for a prepared write still running (before the store closes). */
@@ -146,9 +231,14 @@ export class SnapshotFiles {
     await this.#prepared?.write.catch(() => {});
   }
 
-  #write(ref: SnapshotFileRef, bytes: Buffer): Promise<void> {
-    const w = writeSnapshotFile(this.#dir, ref, bytes);
-    this.#writing.set(w, ref.file);
+  #spared(name: string): boolean {
+    if (name === this.#current || name === this.#prepared?.ref?.file) return true;
+    for (const names of this.#writing.values()) if (names.includes(name)) return true;
+    return false;
+  }
+
+  #track(w: Promise<void>, names: string[]): Promise<void> {
+    this.#writing.set(w, names);
     const done = () => this.#writing.delete(w);
     void w.then(done, done);
     return w;

@@ -1,11 +1,18 @@
 /** Snapshot data in files beside the LevelDB: written before the batch that points to them, checked at open. */
 
 import assert from "node:assert/strict";
-import { existsSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { decodeValue, encodeValue, KEYS } from "../../../node/src/storage/codec.ts";
 import { LeveldbLogStore } from "../../../node/src/storage/leveldb-log-store.ts";
+import {
+  readSnapshotFile,
+  SLICE_CHARS,
+  snapshotFileRef,
+  writeSnapshotFile,
+  writeSnapshotText,
+} from "../../../node/src/storage/snapshot-files.ts";
 import { entries, snap, tempDir } from "./helpers.ts";
 
 const files = (dir: string) => (existsSync(join(dir, "snapshots")) ? readdirSync(join(dir, "snapshots")).sort() : []);
@@ -127,4 +134,21 @@ test("a file still being written ahead survives the cleanup after another snapsh
     files(dir).map((f) => f.split("-")[0]),
     ["9"],
   );
+});
+
+test("a snapshot written ahead in slices has the bytes and reference of one written whole, characters across slice edges included", async (t) => {
+  const dir = tempDir(t);
+  // A surrogate pair straddling the first slice edge, multi-byte characters around the second.
+  const edge = SLICE_CHARS - 1;
+  const data = `${"a".repeat(edge)}😀${"é".repeat(SLICE_CHARS - 3)}€中${"z".repeat(1000)}`;
+  assert.equal(data.charCodeAt(edge) >= 0xd800 && data.charCodeAt(edge) <= 0xdbff, true);
+  const names: string[] = [];
+  const ref = await writeSnapshotText(dir, 7, data, "7-1.ahead.tmp", names);
+  assert.deepEqual(ref, snapshotFileRef(7, data).ref);
+  assert.deepEqual(names, ["7-1.ahead.tmp", ref.file], "both names were announced, the temporary one first");
+  assert.deepEqual(files(dir), [ref.file]);
+  assert.equal(await readSnapshotFile(dir, ref), data);
+  const whole = tempDir(t);
+  await writeSnapshotFile(whole, ref, Buffer.from(data, "utf8"));
+  assert.deepEqual(readFileSync(join(dir, "snapshots", ref.file)), readFileSync(join(whole, "snapshots", ref.file)));
 });
