@@ -39,7 +39,10 @@ export interface KvSnapshot {
 
 /** A key-value state machine fed by committed Raft entries. */
 export interface KvStore {
-  /** Highest index applied; persisted by durable stores so a restart skips replay. */
+  /**
+   * Highest index applied (reads see it). A durable store persists it, maybe a little later (see flush):
+   * after a restart it says what the data reflects, and replay starts after it.
+   */
   readonly applied: number;
   /**
    * Applies committed entries in order (index must be applied+1 for the first new one).
@@ -54,6 +57,8 @@ export interface KvStore {
   snapshot(): Promise<KvSnapshot>;
   /** Replaces the whole state with a snapshot taken at `index`. */
   restore(data: string, index: number): Promise<void>;
-  /** Releases resources (does not close a database shared with the log store). */
+  /** Resolves once everything applied before the call is in durable storage (at once in memory). */
+  flush(): Promise<void>;
+  /** Writes what is applied, then releases resources (does not close a database shared with the log store). */
   close(): Promise<void>;
 }

@@ -1,16 +1,15 @@
 /**
  * The state machine in LevelDB, in the database the log store opened (keys
- * under `kv!`). Each applyBatch is one LevelDB batch holding the data and the
- * applied index, so after a restart `applied` says exactly what the data
- * reflects and replay starts after it. The write is not synced: a crash can
- * only lose a suffix of applied entries together with their index, and those
- * entries are still in the (synced) Raft log or covered by its snapshot.
+ * under `kv!`). Applies are done in memory (write-behind.ts) and reach
+ * LevelDB a few milliseconds later, many in one unsynced batch with the
+ * applied index it reflects: after a restart `applied` says exactly what the
+ * data holds, and replay from the (synced) Raft log starts after it.
  *
- * Reads go to LevelDB, so the data set is not bounded by memory, except that
- * a snapshot is one string (the Raft contract) and so bounded by V8's limit.
- * In front of `get` sits a bounded cache of decoded values (read-cache.ts),
- * written through after each batch is in LevelDB and cleared by restore;
- * `list` and `snapshot` always read LevelDB; a snapshot is read beside the applies, from a LevelDB snapshot.
+ * Reads go to the writes on their way, then a bounded cache of decoded values
+ * (read-cache.ts, written when a batch lands, cleared by restore), then
+ * LevelDB: the data set is not bounded by memory, except that a snapshot is
+ * one string (the Raft contract). `list` and `snapshot` flush first; a
+ * snapshot is read beside the applies, from a LevelDB snapshot.
  */
 
 import type { Entry } from "../raft/types.ts";
@@ -18,6 +17,7 @@ import {
   CHECKSUM_CHARS,
   checkedJson,
   decodeValue,
+  encodeJson,
   encodeValue,
   HIGH,
   KEYS,
@@ -30,6 +30,10 @@ import type { JsonValue } from "./command.ts";
 import type { ApplyResult, KeyValue, KvSnapshot, KvStore, ListOptions } from "./kv-store.ts";
 import { MISS, ReadCache } from "./read-cache.ts";
 import { decodeSnapshot, SnapshotWriter } from "./snapshot-format.ts";
+import { type PendingWrite, pendingValue, pendingWrite, WriteBehind, type WriteBehindOptions } from "./write-behind.ts";
+
+/** Stands for "an object" where the cache takes a value beside its JSON text (it keeps only the text). */
+const AN_OBJECT: JsonValue = Object.freeze({});
 
 type BatchOp = { type: "put"; key: Buffer; value: string } | { type: "del"; key: Buffer };
 
@@ -45,8 +49,10 @@ export const DEFAULT_CACHE_BYTES = 64 * 1024 ** 2;
 export interface LeveldbKvOptions {
   /** Approximate bytes of decoded values kept in memory for `get` (0: no cache). */
   cacheBytes?: number;
-  /** Called once per `get`: true when the cache answered it (for metrics). */
+  /** Called once per `get`: true when memory (the cache or a write on its way) answered it (for metrics). */
   onCacheRead?: (hit: boolean) => void;
+  /** When applied writes go to LevelDB (write-behind.ts). */
+  writeBehind?: Partial<WriteBehindOptions>;
 }
 
 /** A KvStore on a shared LevelDB. */
@@ -58,6 +64,7 @@ export class LeveldbKv implements KvStore {
   #tail: Promise<unknown> = Promise.resolve();
   #failed: Error | null = null;
   readonly #cache: ReadCache;
+  readonly #behind: WriteBehind;
   readonly #onCacheRead: ((hit: boolean) => void) | undefined;
   #closed = false;
   /** Snapshots still being read (close waits for them). */
@@ -68,6 +75,7 @@ export class LeveldbKv implements KvStore {
     this.#dir = db.location;
     this.#applied = applied;
     this.#cache = new ReadCache(opts.cacheBytes ?? DEFAULT_CACHE_BYTES);
+    this.#behind = new WriteBehind((batch, index) => this.#writeBatch(batch, index), applied, opts.writeBehind);
     this.#onCacheRead = opts.onCacheRead;
   }
 
@@ -95,7 +103,7 @@ export class LeveldbKv implements KvStore {
     }
   }
 
-  /** Highest index whose effects are in the database. */
+  /** Highest index applied (reads see its effects; LevelDB holds them a few milliseconds later). */
   get applied(): number {
     return this.#applied;
   }
@@ -115,6 +123,9 @@ export class LeveldbKv implements KvStore {
   }
 
   async #apply(entries: readonly Entry[]): Promise<ApplyResult[]> {
+    // A database that failed a write (this store's or the log's) takes nothing more, not even in memory.
+    const earlier = dbFailure(this.#db);
+    if (earlier) throw earlier;
     let next = this.#applied;
     const todo: Array<{ entry: Entry; cmd: ReturnType<typeof entryCommand> } | null> = [];
     for (const entry of entries) {
@@ -128,12 +139,17 @@ export class LeveldbKv implements KvStore {
     }
     if (next === this.#applied) return todo.map(() => ({ op: "none", ok: true }));
 
-    // Every key the batch reads, from the cache or else from LevelDB in one round trip; writes go to an
-    // overlay. The cache matches LevelDB here: applies and restores run one at a time, and fills are
-    // refused across them.
+    // Every key the batch reads, from the writes on their way, the cache, or else LevelDB in one round
+    // trip; writes go to an overlay. For a key with no write on its way the cache matches LevelDB: applies
+    // and restores run one at a time, and fills are refused across batches landing.
     const base = new Map<string, JsonValue | undefined>();
     const fetch: string[] = [];
     for (const k of new Set(todo.flatMap((t) => (t ? keysRead(t.cmd) : [])))) {
+      const pending = this.#behind.lookup(k);
+      if (pending !== undefined) {
+        base.set(k, pendingValue(pending));
+        continue;
+      }
       const cached = this.#cache.read(k);
       if (cached === MISS) fetch.push(k);
       else base.set(k, cached);
@@ -147,22 +163,30 @@ export class LeveldbKv implements KvStore {
     };
     const results = todo.map((t): ApplyResult => (t ? applyParsed(t.cmd, view) : { op: "none", ok: true }));
 
-    const ops: BatchOp[] = [];
-    const written: Array<[string, JsonValue | undefined, string | undefined]> = [];
-    for (const [k, v] of overlay) {
-      const key = kvKey(k);
-      const value = v === undefined ? undefined : encodeValue(key, v);
-      ops.push(value === undefined ? { type: "del", key } : { type: "put", key, value });
-      written.push([k, v, value?.slice(CHECKSUM_CHARS)]);
-    }
-    ops.push({ type: "put", key: KEYS.kvApplied, value: encodeValue(KEYS.kvApplied, next) });
-    await this.#write(ops);
-    // Only now that LevelDB holds the batch: first what was read from disk, then every key written.
+    // LevelDB's values of the keys read from it are current (no write to them is on its way).
     for (const [i, k] of fetch.entries()) this.#cache.write(k, base.get(k), raws[i]?.slice(CHECKSUM_CHARS));
-    for (const [k, v, json] of written) this.#cache.write(k, v, json);
-    this.#cache.touched();
+    const writes: Array<[string, PendingWrite]> = [];
+    for (const [k, v] of overlay) writes.push([k, pendingWrite(v)]);
+    const full = this.#behind.add(writes, next);
     this.#applied = next;
+    if (full) await full;
     return results;
+  }
+
+  /** Writes one batch of applied writes with the index it reflects; then the cache holds them. */
+  async #writeBatch(batch: ReadonlyMap<string, PendingWrite>, index: number): Promise<void> {
+    const ops: BatchOp[] = [];
+    for (const [k, w] of batch) {
+      const key = kvKey(k);
+      ops.push(w.json === undefined ? { type: "del", key } : { type: "put", key, value: encodeJson(key, w.json) });
+    }
+    ops.push({ type: "put", key: KEYS.kvApplied, value: encodeValue(KEYS.kvApplied, index) });
+    await this.#write(ops);
+    // Only now that LevelDB holds the batch; reads that started before it may not fill.
+    for (const [k, w] of batch) {
+      this.#cache.write(k, w.json === undefined || w.primitive !== undefined ? w.primitive : AN_OBJECT, w.json);
+    }
+    this.#cache.touched();
   }
 
   async #write(ops: BatchOp[]): Promise<void> {
@@ -210,6 +234,11 @@ export class LeveldbKv implements KvStore {
    * and arrays may be frozen (shared with the cache).
    */
   async get(key: string): Promise<JsonValue | undefined> {
+    const pending = this.#behind.lookup(key);
+    if (pending !== undefined) {
+      this.#onCacheRead?.(true);
+      return pendingValue(pending);
+    }
     if (!this.#closed) {
       const cached = this.#cache.read(key);
       this.#onCacheRead?.(cached !== MISS);
@@ -231,6 +260,8 @@ export class LeveldbKv implements KvStore {
   /** Keys with `prefix`, after `after`, in byte order, at most `limit` (Infinity for all). */
   async list(opts: ListOptions): Promise<KeyValue[]> {
     if (!(opts.limit > 0)) return [];
+    // Everything applied before the call is in LevelDB before it is listed.
+    await this.#behind.flush();
     const prefix = kvKey(opts.prefix ?? "");
     const range: { gte?: Buffer; gt?: Buffer; lt: Buffer; limit: number } = {
       lt: Buffer.concat([prefix, HIGH]),
@@ -261,6 +292,8 @@ export class LeveldbKv implements KvStore {
    */
   snapshot(): Promise<KvSnapshot> {
     const taken = this.#enqueue(async () => {
+      // No apply runs in between: the LevelDB snapshot holds exactly what is applied.
+      await this.#behind.flush();
       const snap = this.#db.snapshot();
       try {
         const raw = await this.#db.get(KEYS.kvApplied, { snapshot: snap });
@@ -304,6 +337,8 @@ export class LeveldbKv implements KvStore {
   async restore(data: string, index: number): Promise<void> {
     const pairs = decodeSnapshot(data);
     await this.#enqueue(async () => {
+      // Writes on their way are void: the batch in flight lands first, the rest is dropped.
+      await this.#behind.discard(this.#behind.durable);
       // Reads during the restore go to LevelDB as before; whatever they filled is dropped at the end.
       this.#cache.clear();
       try {
@@ -335,12 +370,23 @@ export class LeveldbKv implements KvStore {
       { type: "put", key: KEYS.kvApplied, value: encodeValue(KEYS.kvApplied, index) },
       { type: "del", key: KEYS.kvRestoring },
     ]);
+    await this.#behind.discard(index);
     this.#applied = index;
   }
 
-  /** Waits for queued work and empties the cache; the database itself belongs to the log store. */
+  /** Resolves once LevelDB holds everything applied before the call; rejects when a write failed. */
+  flush(): Promise<void> {
+    return this.#behind.flush();
+  }
+
+  /**
+   * Waits for queued work, writes what is applied, and empties the cache; the database itself belongs to
+   * the log store.
+   */
   async close(): Promise<void> {
     await this.#tail;
+    // A failed batch has already stopped the store (and been reported); replay recovers what it held.
+    await this.#behind.flush().catch(() => {});
     await Promise.all(this.#snapshotsReading);
     // Reads after close go to the database (and fail once it is closed), as without a cache.
     this.#closed = true;

@@ -108,6 +108,9 @@ export class MemoryKv implements KvStore {
     this.#applied = index;
   }
 
+  /** Nothing is durable in memory: nothing to wait for. */
+  async flush(): Promise<void> {}
+
   /** Nothing to release. */
   async close(): Promise<void> {}
 }

@@ -27,6 +27,7 @@ export function fatalOnCorrupt(kv: KvStore, fatal: (e: Error) => void): KvStore 
     list: (opts) => check(kv.list(opts)),
     snapshot: () => check(kv.snapshot()),
     restore: (data, index) => check(kv.restore(data, index)),
+    flush: () => kv.flush(),
     close: () => kv.close(),
   };
 }

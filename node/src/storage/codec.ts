@@ -71,7 +71,11 @@ function checksum(key: Buffer, json: string): string {
 
 /** Frames a JSON-serialisable value for storage under `key`. */
 export function encodeValue(key: Buffer, value: unknown): string {
-  const json = JSON.stringify(value);
+  return encodeJson(key, JSON.stringify(value));
+}
+
+/** Frames a value's JSON text (JSON.stringify's output) for storage under `key`. */
+export function encodeJson(key: Buffer, json: string): string {
   return checksum(key, json) + json;
 }
 

@@ -177,6 +177,27 @@ test("a read that started before an apply does not put its older value back", as
   release.resolve();
   assert.equal(await slow, "old", "the slow read still answers what it read");
   assert.equal(await kv.get("k"), "new", "and did not fill the cache with it");
+  await kv.flush();
+  assert.equal(await kv.get("k"), "new", "nor once the write is in LevelDB");
+});
+
+test("a read that started before a batch landed does not put its older value back", async (t) => {
+  const { kv, hold } = await open(t, { writeBehind: { delayMs: 60_000 } });
+  await kv.restore(JSON.stringify({ v: 1, kv: [["k", "old"]] }), 10);
+  const answered = deferred();
+  const release = deferred();
+  hold.gate = () => {
+    answered.resolve();
+    return release.promise;
+  };
+  const slow = kv.get("k");
+  await answered.promise;
+  hold.gate = undefined;
+  await kv.applyBatch(ents(kv, set({ k: "new" })));
+  await kv.flush(); // the batch lands while the slow read is held
+  release.resolve();
+  assert.equal(await slow, "old");
+  assert.equal(await kv.get("k"), "new");
 });
 
 test("a read that started before a delete does not bring the value back", async (t) => {
@@ -224,6 +245,7 @@ test("the cache stays within its byte bound, evicting the least recently used", 
   const kvs: Record<string, string> = {};
   for (let i = 0; i < 30; i++) kvs[`k${String(i).padStart(2, "0")}`] = value;
   await kv.applyBatch(ents(kv, set(kvs)));
+  await kv.flush(); // the writes reach the cache as their batch lands in LevelDB
   // The last 10 written are cached; the first 20 were evicted.
   for (let i = 20; i < 30; i++) assert.equal(await kv.get(`k${i}`), value);
   assert.equal(reads.get, 0);
@@ -239,10 +261,14 @@ test("the cache stays within its byte bound, evicting the least recently used", 
 test("a value larger than the bound is not cached, and the key's older cached value goes", async (t) => {
   const { kv, reads } = await open(t, { cacheBytes: 200 });
   await kv.applyBatch(ents(kv, set({ k: "small" })));
+  await kv.flush();
   assert.equal(await kv.get("k"), "small");
   assert.equal(reads.get, 0);
   const big = "b".repeat(500);
   await kv.applyBatch(ents(kv, set({ k: big })));
+  assert.equal(await kv.get("k"), big, "read from the write on its way");
+  assert.equal(reads.get, 0);
+  await kv.flush();
   assert.equal(await kv.get("k"), big);
   assert.equal(await kv.get("k"), big);
   assert.equal(reads.get, 2);
@@ -256,11 +282,19 @@ test("mutating a returned value cannot change later reads", async (t) => {
   const { kv } = await open(t, {}, dir);
   const r = await kv.applyBatch(ents(kv, { op: "cas", key: "hot", expect: null, value: { a: [1] } }));
 
-  // The apply's result holds the command's own object: changing it does not reach the cache.
+  // The apply's result holds the command's own object: changing it does not reach the store.
   const current = (r[0] as unknown as { current: { a: number[] } }).current;
   current.a.push(2);
   assert.deepEqual(await kv.get("hot"), { a: [1] });
+  // Nor does it reach a later apply's comparison.
+  const again = await kv.applyBatch(ents(kv, { op: "cas", key: "hot", expect: { a: [1] }, value: { a: [1] } }));
+  assert.equal(again[0]?.ok, true);
 
+  // On its way to LevelDB a value is handed out as a fresh copy; from the cache, frozen.
+  const hot = (await kv.get("hot")) as { a: number[] };
+  hot.a.push(2);
+  assert.deepEqual(await kv.get("hot"), { a: [1] });
+  await kv.flush();
   for (const key of ["hot", "disk"]) {
     for (let round = 0; round < 2; round++) {
       // Miss then hit for "disk"; hits for "hot".
@@ -277,6 +311,7 @@ test("mutating a returned value cannot change later reads", async (t) => {
 test("with cacheBytes 0 every read goes to LevelDB and returns a fresh object", async (t) => {
   const { kv, reads, hits } = await open(t, { cacheBytes: 0 });
   await kv.applyBatch(ents(kv, set({ o: { a: 1 } })));
+  await kv.flush();
   const v = (await kv.get("o")) as { a: number };
   v.a = 2;
   assert.deepEqual(await kv.get("o"), { a: 1 });
@@ -299,18 +334,26 @@ test("a damaged value read on a miss is still reported CORRUPT, and list never u
   await assert.rejects(kv.list({ limit: 10, prefix: "b" }), corrupt);
 });
 
-test("a failed write empties the cache, so reads see what LevelDB holds", async (t) => {
+test("a failed write empties the cache and stops the store: no apply, list or snapshot after it", async (t) => {
   const { kv, log, reads } = await open(t);
-  await kv.applyBatch(ents(kv, set({ a: 1 })));
-  assert.equal(await kv.get("a"), 1);
+  await kv.applyBatch(ents(kv, set({ a: 1, b: 1 })));
+  await kv.flush();
+  assert.equal(await kv.get("b"), 1);
   const patched = log.db as unknown as { batch: unknown };
   const batch = patched.batch;
   patched.batch = () => Promise.reject(new Error("IO error: simulated"));
   t.after(() => {
     patched.batch = batch;
   });
-  await assert.rejects(kv.applyBatch(ents(kv, set({ a: 2 }))), StorageError);
-  assert.equal(await kv.get("a"), 1);
+  // The apply is done in memory; its batch fails on the way to LevelDB.
+  await kv.applyBatch(ents(kv, set({ a: 2 })));
+  await assert.rejects(kv.flush(), StorageError);
+  await assert.rejects(kv.applyBatch(ents(kv, set({ a: 3 }))), StorageError);
+  await assert.rejects(kv.list({ limit: 10 }), StorageError);
+  await assert.rejects(kv.snapshot(), StorageError);
+  // What was applied is still what reads see; the rest comes from LevelDB, not the emptied cache.
+  assert.equal(await kv.get("a"), 2);
+  assert.equal(await kv.get("b"), 1);
   assert.equal(reads.get, 1);
 });
 

@@ -37,26 +37,76 @@ test("a restart resumes from the persisted applied index, data intact", async (t
   assert.equal(await b.log.load(), null);
 });
 
-test("one LevelDB write per applyBatch, however many entries", async (t) => {
+/** Counts the LevelDB batches written to `db` and the applied index each one recorded. */
+function countBatches(db: LeveldbLogStore["db"]): number[] {
+  const applied: number[] = [];
+  const batch = db.batch.bind(db) as (ops: Array<{ key: Buffer; value?: string }>, o?: unknown) => unknown;
+  (db as unknown as { batch: typeof batch }).batch = (ops, o) => {
+    const a = ops.find((op) => op.key.equals(KEYS.kvApplied));
+    if (a?.value !== undefined) applied.push(JSON.parse(a.value.slice(8)) as number);
+    return batch(ops, o);
+  };
+  return applied;
+}
+
+test("applies within the delay share one LevelDB write, which records the index they reach", async (t) => {
   const log = await LeveldbLogStore.open(tempDir(t));
   t.after(() => log.close());
-  const kv = await LeveldbKv.open(log.db);
-  let writes = 0;
-  const batch = log.db.batch.bind(log.db) as (...a: unknown[]) => unknown;
-  (log.db as unknown as { batch: (...a: unknown[]) => unknown }).batch = (...a: unknown[]) => {
-    writes++;
-    return batch(...a);
-  };
+  const kv = await LeveldbKv.open(log.db, { writeBehind: { delayMs: 30 } });
+  const written = countBatches(log.db);
   await kv.applyBatch(sets(1, 250));
-  assert.equal(writes, 1);
-  // Overlapping calls are queued in call order.
-  const p1 = kv.applyBatch(sets(251, 260));
-  const p2 = kv.applyBatch(sets(261, 270));
+  await kv.applyBatch(sets(251, 260));
+  assert.equal(kv.applied, 260);
+  assert.equal(await kv.get("last"), 260, "readable at once");
+  assert.deepEqual(written, [], "nothing written yet");
+  await new Promise((r) => setTimeout(r, 200));
+  assert.deepEqual(written, [260], "one batch for both applies, after the delay");
+  // Overlapping calls are queued in call order; a snapshot writes what is applied first.
+  const p1 = kv.applyBatch(sets(261, 270));
+  const p2 = kv.applyBatch(sets(271, 280));
   const snap = kv.snapshot();
   await Promise.all([p1, p2]);
   const s = await snap;
-  assert.equal(s.index, 270);
-  assert.match(s.data, /\["last",270\]/);
+  assert.equal(s.index, 280);
+  assert.match(s.data, /\["last",280\]/);
+  assert.deepEqual(written, [260, 280]);
+});
+
+test("many keys waiting start a batch at once; memory stays bounded while one is written", async (t) => {
+  const log = await LeveldbLogStore.open(tempDir(t));
+  t.after(() => log.close());
+  const kv = await LeveldbKv.open(log.db, { writeBehind: { delayMs: 60_000, maxKeys: 20 } });
+  const written = countBatches(log.db);
+  // sets() writes 50 distinct keys and "last": every apply of 40 entries fills a batch.
+  for (let i = 0; i < 5; i++) await kv.applyBatch(sets(i * 40 + 1, i * 40 + 40));
+  assert.ok(written.length >= 4, `batches: ${written}`);
+  assert.deepEqual(
+    written,
+    [...written].sort((a, b) => a - b),
+    "batches land in order",
+  );
+  await kv.flush();
+  assert.equal(written.at(-1), 200);
+  for (let k = 0; k < 50; k++) assert.equal(await kv.get(`key${k}`), 200 - ((200 - k) % 50));
+});
+
+test("list sees every apply before it; a crash loses only what the log replays", async (t) => {
+  const dir = tempDir(t);
+  const a = await openStorage("leveldb", dir, { writeBehind: { delayMs: 60_000 } });
+  await a.kv.applyBatch(sets(1, 10));
+  assert.deepEqual(
+    (await a.kv.list({ limit: 1, prefix: "last" })).map((p) => p.value),
+    [10],
+  );
+  await a.kv.applyBatch(sets(11, 20));
+  // No close (as in a crash): LevelDB still holds what list wrote, at index 10.
+  await (a.log as LeveldbLogStore).close();
+  const b = await openStorage("leveldb", dir);
+  t.after(() => b.close());
+  assert.equal(b.kv.applied, 10);
+  assert.equal(await b.kv.get("last"), 10);
+  await b.kv.applyBatch(sets(11, 20));
+  assert.equal(await b.kv.get("last"), 20);
 });
 
 test("a snapshot reflects exactly its index even while applies continue", async (t) => {
@@ -150,4 +200,24 @@ test("memory storage pairs a memory log with a memory kv", async () => {
   await s.kv.applyBatch(sets(1, 3));
   assert.equal(await s.kv.get("last"), 3);
   await s.close();
+});
+
+test("a restore voids the writes still on their way: none of them lands after it", async (t) => {
+  const log = await LeveldbLogStore.open(tempDir(t));
+  t.after(() => log.close());
+  const kv = await LeveldbKv.open(log.db, { writeBehind: { delayMs: 5 } });
+  await kv.applyBatch(sets(1, 5));
+  const flushing = kv.flush(); // one batch in flight…
+  await kv.applyBatch(sets(6, 8)); // …and more pending behind it
+  await kv.restore(JSON.stringify({ v: 1, kv: [["only", 1]] }), 100);
+  await flushing;
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal(kv.applied, 100);
+  assert.deepEqual(await kv.list({ limit: 10 }), [{ key: "only", value: 1 }]);
+  assert.equal(await kv.get("last"), undefined);
+  await kv.applyBatch(sets(101, 101));
+  await kv.close();
+  const again = await LeveldbKv.open(log.db);
+  assert.equal(again.applied, 101);
+  assert.equal(await again.get("last"), 101);
 });

@@ -28,6 +28,7 @@ test("after one failed write neither store writes to the database again", async 
   const s = await openStorage("leveldb", dir);
   await s.log.save({ hardState: { term: 1, vote: "a", commit: 2 }, entries: entries(1, 2, 1), snapshotRestore: false });
   assert.equal(await s.kv.applyBatch([setEntry(1, 1)]).then((r) => r.length), 1);
+  await s.kv.flush();
   const db = (s.log as LeveldbLogStore).db;
   const failure = new StorageError("NO_SPACE", "test: no space");
   poisonDb(db, failure);

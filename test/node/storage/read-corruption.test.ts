@@ -57,6 +57,7 @@ test("a checksum failure on a KV read is fatal for the node (StorageError CORRUP
   await node.propose(encodeCommand({ op: "set", kv: { a: 1, b: 2 } }));
   assert.equal(await node.kv.get("a"), 1);
   assert.deepEqual(fatal, []);
+  await node.kv.flush(); // from here on reads of "a" go to LevelDB
 
   // A damaged table: key a now holds a value whose checksum does not match (it was framed for b).
   await (storage.log as LeveldbLogStore).db.put(kvKey("a"), encodeValue(kvKey("b"), 1));
