@@ -54,7 +54,7 @@ export interface WriteBehindOptions {
 }
 
 /** Defaults: about one LevelDB write per 10 ms under load; memory bounded by twice the limits. */
-export const WRITE_BEHIND_DEFAULTS: WriteBehindOptions = { delayMs: 10, maxKeys: 2048, maxBytes: 8 * 1024 ** 2 };
+export const WRITE_BEHIND_DEFAULTS: WriteBehindOptions = { delayMs: 10, maxKeys: 2048, maxBytes: 1024 ** 2 };
 
 /** Writes applied in memory and flushed to LevelDB in batches (see the file comment). */
 export class WriteBehind {
