@@ -69,6 +69,20 @@ function ents(kv: LeveldbKv, ...cmds: Command[]): Entry[] {
 
 const set = (kv: Record<string, JsonValue>): Command => ({ op: "set", kv });
 
+/** Starts a read of `key` and returns once LevelDB has answered it, held before it can fill the cache. */
+async function heldRead(kv: LeveldbKv, hold: { gate?: () => Promise<void> }, key: string) {
+  const answered = deferred();
+  const release = deferred();
+  hold.gate = () => {
+    answered.resolve();
+    return release.promise;
+  };
+  const slow = kv.get(key);
+  await answered.promise;
+  hold.gate = undefined;
+  return { slow, release };
+}
+
 /** A promise and its resolver. */
 function deferred(): { promise: Promise<void>; resolve: () => void } {
   let resolve = () => {};
@@ -163,15 +177,8 @@ test("restore clears the cache: old values and keys the snapshot lacks are gone"
 test("a read that started before an apply does not put its older value back", async (t) => {
   const { kv, hold } = await open(t);
   await kv.restore(JSON.stringify({ v: 1, kv: [["k", "old"]] }), 10); // on disk, not cached
-  const answered = deferred();
-  const release = deferred();
-  hold.gate = () => {
-    answered.resolve();
-    return release.promise;
-  };
-  const slow = kv.get("k");
-  await answered.promise; // LevelDB has answered "old"; the read is held before it can fill.
-  hold.gate = undefined;
+  // LevelDB has answered "old"; the read is held before it can fill.
+  const { slow, release } = await heldRead(kv, hold, "k");
   await kv.applyBatch(ents(kv, set({ k: "new" })));
   assert.equal(await kv.get("k"), "new");
   release.resolve();
@@ -184,15 +191,7 @@ test("a read that started before an apply does not put its older value back", as
 test("a read that started before a batch landed does not put its older value back", async (t) => {
   const { kv, hold } = await open(t, { writeBehind: { delayMs: 60_000 } });
   await kv.restore(JSON.stringify({ v: 1, kv: [["k", "old"]] }), 10);
-  const answered = deferred();
-  const release = deferred();
-  hold.gate = () => {
-    answered.resolve();
-    return release.promise;
-  };
-  const slow = kv.get("k");
-  await answered.promise;
-  hold.gate = undefined;
+  const { slow, release } = await heldRead(kv, hold, "k");
   await kv.applyBatch(ents(kv, set({ k: "new" })));
   await kv.flush(); // the batch lands while the slow read is held
   release.resolve();
@@ -203,15 +202,7 @@ test("a read that started before a batch landed does not put its older value bac
 test("a read that started before a delete does not bring the value back", async (t) => {
   const { kv, hold } = await open(t);
   await kv.restore(JSON.stringify({ v: 1, kv: [["k", { v: 1 }]] }), 10);
-  const answered = deferred();
-  const release = deferred();
-  hold.gate = () => {
-    answered.resolve();
-    return release.promise;
-  };
-  const slow = kv.get("k");
-  await answered.promise;
-  hold.gate = undefined;
+  const { slow, release } = await heldRead(kv, hold, "k");
   await kv.applyBatch(ents(kv, { op: "del", keys: ["k"] }));
   release.resolve();
   assert.deepEqual(await slow, { v: 1 });
@@ -221,15 +212,7 @@ test("a read that started before a delete does not bring the value back", async 
 test("a read that started before a restore does not fill the cache after it", async (t) => {
   const { kv, hold, reads } = await open(t);
   await kv.restore(JSON.stringify({ v: 1, kv: [["k", 1]] }), 10);
-  const answered = deferred();
-  const release = deferred();
-  hold.gate = () => {
-    answered.resolve();
-    return release.promise;
-  };
-  const slow = kv.get("k");
-  await answered.promise;
-  hold.gate = undefined;
+  const { slow, release } = await heldRead(kv, hold, "k");
   await kv.restore(JSON.stringify({ v: 1, kv: [["k", 2]] }), 20);
   release.resolve();
   assert.equal(await slow, 1);
