@@ -11,7 +11,8 @@
 # holder (PID, default: the caller's process) so that concurrent test runs share one engine instead of
 # starting two daemons that fight over bridges and iptables; stop forgets the holder (and any holder
 # process that is gone) and stops dockerd and removes DIR when none is left. The engine gets an
-# unreachable HTTP(S) proxy, so an image pull fails at once instead of leaving the machine.
+# unreachable HTTP(S) proxy, so an image pull fails at once instead of leaving the machine. A machine with
+# no dockerd gets Debian's docker.io (and tini) from apt first, when run as root.
 # By hand: eval "export $(scripts/docker-engine.sh start --holder $$)"; ...; scripts/docker-engine.sh stop --holder $$
 # Exit codes: 0 ok, 1 the engine did not come up (the end of its log is printed), 2 bad usage.
 set -euo pipefail
@@ -35,7 +36,7 @@ start() {
     echo "docker-engine: an engine already answers; nothing started" >&2
     return 0
   fi
-  command -v dockerd >/dev/null || { echo "docker-engine: no dockerd (apt-get install docker.io)" >&2; exit 1; }
+  install_engine
   local sock="unix://$dir/docker.sock"
   mkdir -p "$dir/holders"
   exec 9>"$dir.lock"
@@ -63,6 +64,24 @@ start() {
   touch "$dir/holders/$holder"
   echo "DOCKER_HOST=$sock"
   echo "docker-engine: holder $holder; let go with: $0 stop $dir --holder $holder" >&2
+}
+
+# Installs Debian's docker.io (dockerd, and tini, which the base image copies) when dockerd is missing.
+# A machine may have only the docker CLI; CI starts from such a machine, so it must not be a skip.
+install_engine() {
+  command -v dockerd >/dev/null && return 0
+  if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
+    echo "docker-engine: no dockerd, and installing it needs root and apt: run 'apt-get install docker.io'" >&2
+    exit 1
+  fi
+  echo "docker-engine: no dockerd; installing docker.io with apt" >&2
+  # The same lock as scripts/e2e-prereqs.sh, so two test runs do not call apt at once.
+  (
+    flock 8
+    command -v dockerd >/dev/null \
+      || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker.io tini) >&2
+  ) 8>/var/lock/raftkv-e2e-prereqs.lock
+  command -v dockerd >/dev/null || { echo "docker-engine: apt-get install docker.io did not give a dockerd" >&2; exit 1; }
 }
 
 # Stops dockerd (TERM, then KILL after 30 s) and removes DIR.
