@@ -116,7 +116,7 @@ export const metrics = {
   }),
   snapshots: new Counter({
     name: "raftkv_snapshots_total",
-    help: "Snapshots created locally or restored from the leader.",
+    help: "Snapshots by kind: local (log compacted behind the synced store), created (full, serialised), restored (from the leader).",
     labelNames: ["kind"] as const,
     registers: [registry],
   }),

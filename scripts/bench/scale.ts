@@ -49,17 +49,21 @@ export async function scale(): Promise<string[]> {
     lines.push(
       `load ${SCALE_KEYS.toLocaleString("en")} keys (100-byte values, ${perReq} keys per write, ${clients} clients): ${loadS.toFixed(1)} s, ${Math.round(SCALE_KEYS / loadS).toLocaleString("en")} keys/s; slowest write ${(slowest / 1000).toFixed(1)} s, ${retries} writes retried after 503`,
     );
-    // Snapshots taken during the load (SNAPSHOT_THRESHOLD entries and the log-size ratio, see README).
+    // Snapshots taken during the load: local ones every SNAPSHOT_THRESHOLD entries, full ones only for a follower.
     const metricsOf = async (i: number) => (await http(ctlAgent, s.ports[i] as number, "GET", "/metrics")).body;
-    const snapLine = (txt: string) => {
-      const sum = Number(/^raftkv_snapshot_seconds_sum\{kind="create"\} (\S+)/m.exec(txt)?.[1] ?? 0);
-      const count = Number(/^raftkv_snapshot_seconds_count\{kind="create"\} (\S+)/m.exec(txt)?.[1] ?? 0);
-      return { sum, count };
+    const snapLine = (txt: string, kind: string) => {
+      const sum = Number(
+        new RegExp(`^raftkv_snapshot_seconds_sum\\{kind="${kind}"\\} (\\S+)`, "m").exec(txt)?.[1] ?? 0,
+      );
+      const count = Number(
+        new RegExp(`^raftkv_snapshot_seconds_count\\{kind="${kind}"\\} (\\S+)`, "m").exec(txt)?.[1] ?? 0,
+      );
+      return `${count}, mean ${((sum / Math.max(1, count)) * 1000).toFixed(0)} ms each`;
     };
-    const m = snapLine(await metricsOf(leader));
+    const lm = await metricsOf(leader);
     const st = await s.status(leader);
     lines.push(
-      `snapshots on the leader: ${m.count}, mean ${((m.sum / Math.max(1, m.count)) * 1000).toFixed(0)} ms each; last at index ${st?.snapshotIndex} of ${st?.commitIndex}`,
+      `snapshots on the leader: local ${snapLine(lm, "local")}; full ${snapLine(lm, "create")}; last at index ${st?.snapshotIndex} of ${st?.commitIndex}`,
     );
     const dirSize = (d: string) => Number(execFileSync("du", ["-sb", d], { encoding: "utf8" }).split("\t")[0]);
     for (const i of s.running())
@@ -81,6 +85,7 @@ export async function scale(): Promise<string[]> {
     lines.push(
       `new member ${s.ids[n]} started, added and caught up to index ${target}: ${catchS.toFixed(1)} s (its STATE_DIR ${(snapBytes / 2 ** 20).toFixed(0)} MiB, RSS ${(s.rss(n) / 2 ** 20).toFixed(0)} MiB)`,
     );
+    lines.push(`full snapshots on the leader, made for it: ${snapLine(await metricsOf(leader), "create")}`);
     const mm = await metricsOf(n);
     const rs = Number(/^raftkv_snapshot_seconds_sum\{kind="restore"\} (\S+)/m.exec(mm)?.[1] ?? 0);
     lines.push(`snapshot restore on the new member: ${(rs * 1000).toFixed(0)} ms`);

@@ -222,7 +222,7 @@ export function buildDashboard(): Dashboard {
     .withPanel(
       series(
         "Snapshots",
-        "Snapshots created locally and restored from the leader, per minute.",
+        "Snapshots per minute: local (log compacted behind the synced store), created (full, for a follower), restored (from the leader).",
         "none",
         [q(`sum by (pod, kind) (${rate("raftkv_snapshots_total")}) * 60`, "{{kind}} {{pod}}")],
         { min: 0 },

@@ -59,6 +59,12 @@ export interface KvStore {
   restore(data: string, index: number): Promise<void>;
   /** Resolves once everything applied before the call is in durable storage (at once in memory). */
   flush(): Promise<void>;
+  /**
+   * Present on stores whose data survives a restart: makes everything applied so far durable (synced)
+   * and resolves with the index the stored data then reflects. The node's snapshots are then local
+   * (Snapshot.local): the log is compacted behind this index without serialising the store.
+   */
+  persist?: () => Promise<number>;
   /** Writes what is applied, then releases resources (does not close a database shared with the log store). */
   close(): Promise<void>;
 }

@@ -189,11 +189,11 @@ export class LeveldbKv implements KvStore {
     this.#cache.touched();
   }
 
-  async #write(ops: BatchOp[]): Promise<void> {
+  async #write(ops: BatchOp[], sync = false): Promise<void> {
     const earlier = dbFailure(this.#db);
     if (earlier) throw earlier;
     try {
-      await this.#db.batch(ops);
+      await this.#db.batch(ops, { sync });
     } catch (e) {
       // The database may or may not hold the batch; stop rather than guess (and let reads see LevelDB).
       this.#cache.clear();
@@ -377,6 +377,20 @@ export class LeveldbKv implements KvStore {
   /** Resolves once LevelDB holds everything applied before the call; rejects when a write failed. */
   flush(): Promise<void> {
     return this.#behind.flush();
+  }
+
+  /**
+   * Writes what is applied and syncs it: the applied index is then durable with the data it reflects.
+   * Resolves with that index. (The sync covers the earlier unsynced batches in LevelDB's write-ahead log.)
+   */
+  persist(): Promise<number> {
+    // In the apply queue: after the applies called before, and none runs until the sync is done.
+    return this.#enqueue(async () => {
+      const index = this.#applied;
+      await this.#behind.flush();
+      await this.#write([{ type: "put", key: KEYS.kvApplied, value: encodeValue(KEYS.kvApplied, index) }], true);
+      return index;
+    });
   }
 
   /**

@@ -100,6 +100,8 @@ export class RaftCore {
   snapConfig: Membership = emptyMembership();
   /** The latest snapshot, kept to send to followers that fell behind the log. */
   snapshot: Snapshot | undefined;
+  /** A follower needs a snapshot and the latest one is local: the application should compact with a full one. */
+  snapshotWanted = false;
   readonly prs = new Map<NodeId, Progress>();
   readonly votes = new Map<NodeId, boolean>();
   electionElapsed = 0;
@@ -310,15 +312,21 @@ export class RaftCore {
    * as `data`: keep that as the snapshot and drop the log before it, except
    * the last `catchUpEntries` entries, which stay in memory for slow followers.
    * Storage may drop every entry up to `index` (the Ready carries the snapshot).
+   * `local`: `data` does not hold the state machine (see Snapshot.local).
    */
-  compact(index: number, data: string): void {
-    if (index <= (this.snapshot?.meta.index ?? 0) || index <= this.log.snapIndex) return;
+  compact(index: number, data: string, local = false): void {
+    const cur = this.snapshot;
+    // A full snapshot may replace a local one at the same index (a follower wants it sent).
+    const replacesLocal = cur?.local === true && !local && index === cur.meta.index;
+    if ((index <= (cur?.meta.index ?? 0) || index <= this.log.snapIndex) && !replacesLocal) return;
     if (index > this.log.applied) throw new Error(`raft: compact ${index} beyond applied ${this.log.applied}`);
     if (this.pendingRestore) throw new Error("raft: compact while a received snapshot is being restored");
     const configUpTo = (i: number) =>
       latestConfig(this.log.slice(this.log.firstIndex(), i + 1) ?? [])?.config ?? this.snapConfig;
     const term = this.log.term(index) as number;
     const snap: Snapshot = { meta: { index, term, config: configUpTo(index) }, data };
+    if (local) snap.local = true;
+    else this.snapshotWanted = false;
     const cut = Math.max(this.log.snapIndex, index - this.opts.catchUpEntries);
     if (cut > this.log.snapIndex) {
       this.snapConfig = configUpTo(cut);
@@ -522,6 +530,7 @@ export class RaftCore {
     }
     this.log.restore(meta);
     this.snapshot = snap;
+    this.snapshotWanted = false;
     this.snapConfig = meta.config;
     this.pendingSnapshot = snap;
     this.pendingRestore = true;

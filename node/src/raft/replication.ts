@@ -49,6 +49,11 @@ export function bcastHeartbeat(r: RaftCore, context: string | undefined): void {
 
 function sendSnapshot(r: RaftCore, to: NodeId, pr: Progress): boolean {
   if (!r.snapshot) return false;
+  // A local snapshot has no state to send: ask the application for a full one and retry later.
+  if (r.snapshot.local === true) {
+    r.snapshotWanted = true;
+    return false;
+  }
   pr.becomeSnapshot(r.snapshot);
   sendSnapChunk(r, to, pr);
   return true;

@@ -50,6 +50,12 @@ export interface SnapshotMeta {
 export interface Snapshot {
   meta: SnapshotMeta;
   data: string;
+  /**
+   * True when `data` does not hold the state machine: the application's own durable store holds the
+   * state at `meta.index` (or later). Such a snapshot lets the log be compacted but cannot be sent; a
+   * follower that needs one sets `RaftCore.snapshotWanted` until a full snapshot replaces it.
+   */
+  local?: boolean;
 }
 
 /** Every message kind the core sends or accepts. */

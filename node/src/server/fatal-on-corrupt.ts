@@ -18,10 +18,12 @@ export function fatalOnCorrupt(kv: KvStore, fatal: (e: Error) => void): KvStore 
       if (e instanceof StorageError && e.code === "CORRUPT") fatal(e);
       throw e;
     });
+  const persist = kv.persist?.bind(kv);
   return {
     get applied() {
       return kv.applied;
     },
+    ...(persist && { persist: () => check(persist()) }),
     applyBatch: (entries) => check(kv.applyBatch(entries)),
     get: (key) => check(kv.get(key)),
     list: (opts) => check(kv.list(opts)),

@@ -3,24 +3,40 @@
  * Raft state, without replaying the log from the beginning: the KV store
  * persists its applied index, so only a store that lost a snapshot restore
  * is rebuilt from the stored snapshot, and the book is the snapshot's book
- * plus the member entries between the snapshot and the applied index.
+ * plus the member entries between the snapshot and the applied index. A
+ * local snapshot (no KV part) requires the KV store to be at or past it.
  */
 
 import type { KvStore } from "../kv/kv-store.ts";
 import type { Logger } from "../log.ts";
 import { decodeMemberRecord, type MembershipBook } from "../membership-book.ts";
 import type { PersistedState } from "../raft/types.ts";
-import { unwrapSnapshot } from "./snapshot-envelope.ts";
+import { corruptStore } from "../storage/open-level.ts";
+import { localSnapshotBook, unwrapSnapshot } from "./snapshot-envelope.ts";
 
 /** Restores what is needed and returns the state to build the core from (with `applied`). */
 export async function recoverState(
-  state: PersistedState,
+  stored: PersistedState,
   kv: KvStore,
   book: MembershipBook,
   logger: Logger,
+  dir = "STATE_DIR",
 ): Promise<PersistedState> {
-  const snap = state.snapshot;
-  if (snap) {
+  let state = stored;
+  let snap = state.snapshot;
+  const localBook = snap && localSnapshotBook(snap.data);
+  if (snap && localBook) {
+    // A local snapshot was taken only once the KV store had synced its state at the snapshot's index.
+    if (kv.applied < snap.meta.index) {
+      throw corruptStore(
+        dir,
+        `the log is compacted to index ${snap.meta.index} but the KV data reflects only index ${kv.applied}`,
+      );
+    }
+    book.restore(localBook);
+    snap = { ...snap, local: true };
+    state = { ...state, snapshot: snap };
+  } else if (snap) {
     const parts = unwrapSnapshot(snap.data);
     book.restore(parts.book);
     if (kv.applied < snap.meta.index) {

@@ -3,11 +3,16 @@
  * the KV snapshot, as `raftkv-snap/1\n<book JSON>\n<kv data>`. A plain
  * prefix rather than one JSON document, so the (large) KV text is never
  * escaped into a JSON string.
+ *
+ * A local snapshot (Snapshot.local: the KV state is the node's own LevelDB)
+ * is `raftkv-snap-local/1\n<book JSON>\n`: it has no KV part, and
+ * `unwrapSnapshot` refuses it, so it can never be restored as a leader's.
  */
 
 import type { MemberAddress } from "../membership-book.ts";
 
 const MAGIC = "raftkv-snap/1\n";
+const LOCAL_MAGIC = "raftkv-snap-local/1\n";
 
 /** The two parts of a snapshot. */
 export interface SnapshotParts {
@@ -27,4 +32,17 @@ export function unwrapSnapshot(data: string): SnapshotParts {
   if (nl < 0) throw new Error("snapshot data has no address book line");
   const book = JSON.parse(data.slice(MAGIC.length, nl)) as Record<string, MemberAddress>;
   return { book, kv: data.slice(nl + 1) };
+}
+
+/** The data of a local snapshot: the address book only. */
+export function wrapLocalSnapshot(book: Record<string, MemberAddress>): string {
+  return `${LOCAL_MAGIC}${JSON.stringify(book)}\n`;
+}
+
+/** The address book of a local snapshot's data; undefined when the data is a full snapshot's. */
+export function localSnapshotBook(data: string): Record<string, MemberAddress> | undefined {
+  if (!data.startsWith(LOCAL_MAGIC)) return undefined;
+  const nl = data.indexOf("\n", LOCAL_MAGIC.length);
+  if (nl < 0) throw new Error("local snapshot data has no address book line");
+  return JSON.parse(data.slice(LOCAL_MAGIC.length, nl)) as Record<string, MemberAddress>;
 }

@@ -99,7 +99,7 @@ export async function startNode(cfg: Config, o: StartOptions): Promise<StartedNo
   let joining = false;
   try {
     if (stored) {
-      persisted = await recoverState(stored, storage.kv, book, logger);
+      persisted = await recoverState(stored, storage.kv, book, logger, cfg.stateDir);
     } else if (others.length === 0) {
       persisted = await bootstrap(storage, inc, topo.self.id, logger, "no other peers are configured");
     } else if (topo.seed === topo.self.id) {

@@ -72,6 +72,29 @@ test("applies within the delay share one LevelDB write, which records the index 
   assert.deepEqual(written, [260, 280]);
 });
 
+test("persist writes what is applied in a synced batch, after the applies called before it, and reports the index", async (t) => {
+  const dir = tempDir(t);
+  const log = await LeveldbLogStore.open(dir);
+  const kv = await LeveldbKv.open(log.db, { writeBehind: { delayMs: 60_000 } });
+  const syncs: boolean[] = [];
+  const batch = log.db.batch.bind(log.db) as (ops: unknown[], o?: { sync?: boolean }) => unknown;
+  (log.db as unknown as { batch: typeof batch }).batch = (ops, o) => {
+    syncs.push(o?.sync === true);
+    return batch(ops, o);
+  };
+  const applying = kv.applyBatch(sets(1, 30));
+  const index = await kv.persist();
+  await applying;
+  assert.equal(index, 30, "the apply called before it is included");
+  assert.deepEqual(syncs, [false, true], "the pending writes, then the synced applied index");
+  await log.close();
+  const log2 = await LeveldbLogStore.open(dir);
+  t.after(() => log2.close());
+  const kv2 = await LeveldbKv.open(log2.db);
+  assert.equal(kv2.applied, 30);
+  assert.equal(await kv2.get("last"), 30);
+});
+
 test("many keys waiting start a batch at once; memory stays bounded while one is written", async (t) => {
   const log = await LeveldbLogStore.open(tempDir(t));
   t.after(() => log.close());

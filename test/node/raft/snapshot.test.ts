@@ -267,3 +267,120 @@ test("§7 followers rebuilt from snapshots end in the same state: replicas agree
   }
   assert.ok(restores >= 4, `followers did install snapshots (${restores})`);
 });
+
+test("a local snapshot compacts the log but is never sent: the core asks for a full one (snapshotWanted) and sends that", () => {
+  const c = new Cluster(three, { catchUpEntries: 0, snapshotChunkSize: 4 });
+  c.elect("s1");
+  c.tickAll(2);
+  c.isolate("s3");
+  const s1 = c.core("s1");
+  for (let k = 0; k < 10; k++) assert.ok(s1.propose(`v${k}`).ok);
+  c.settle();
+  c.tick("s1");
+  s1.compact(12, "book only", true);
+  c.settle();
+  assert.equal(s1.log.firstIndex(), 13, "the log is compacted as for a full snapshot");
+  assert.equal(s1.snapshot?.local, true);
+  assert.equal(c.disks.get("s1")?.state.snapshot?.meta.index, 12, "storage records it");
+  assert.equal(s1.snapshotWanted, false, "nobody needs it yet");
+  c.heal();
+  c.tick("s1", 3);
+  assert.deepEqual(snapsTo(c, "s3"), [], "no chunk of a local snapshot leaves");
+  assert.equal(s1.snapshotWanted, true, "s3 is behind the log: a full snapshot is wanted");
+  // A later local compaction does not satisfy it; a full one at the same index replaces the local one.
+  s1.compact(12, "book only again", true);
+  assert.equal(s1.snapshotWanted, true);
+  s1.compact(12, DATA);
+  assert.equal(s1.snapshot?.local, undefined);
+  assert.equal(s1.snapshotWanted, false);
+  c.settle();
+  c.tick("s1", 3);
+  assert.deepEqual(snapsTo(c, "s3"), ["0", "4", "8", "12", "16!"], "the full snapshot is sent");
+  assert.equal(c.restored.get("s3")?.[0]?.data, DATA);
+  assert.equal(c.core("s3").log.committed, 12);
+  // Replication goes on from the snapshot.
+  assert.ok(s1.propose("after").ok);
+  c.settle();
+  c.tick("s1");
+  assert.equal(c.core("s3").log.lastIndex(), 13, "replication resumed after the snapshot");
+});
+
+test("a full snapshot does not replace a local one below it, and a local one never replaces a newer full one", () => {
+  const c = new Cluster(three, { catchUpEntries: 0 });
+  c.elect("s1");
+  const s1 = c.core("s1");
+  for (let k = 0; k < 6; k++) assert.ok(s1.propose(`v${k}`).ok);
+  c.settle();
+  s1.compact(6, "full@6");
+  s1.compact(6, "local@6", true);
+  assert.equal(s1.snapshot?.data, "full@6", "a local snapshot at the same index as a full one is ignored");
+  s1.compact(8, "local@8", true);
+  assert.equal(s1.snapshot?.data, "local@8");
+  s1.compact(7, "full@7");
+  assert.equal(s1.snapshot?.data, "local@8", "an older full snapshot is ignored");
+  assert.throws(() => s1.compact(9, "full@9"), /beyond applied/);
+});
+
+test("with local snapshots (full ones only when a follower wants one) replicas agree under churn too", () => {
+  const ids = ["s1", "s2", "s3", "s4", "s5"];
+  let restores = 0;
+  let fulls = 0;
+  for (const seed of [2, 5, 7, 12]) {
+    const c = new Cluster(ids, { catchUpEntries: seed % 2 === 0 ? 0 : 3, snapshotChunkSize: 7, maxEntriesPerMsg: 4 });
+    const sm = new Map<string, string[]>(ids.map((id) => [id, []]));
+    // What each node's own durable store held when it last compacted locally (the snapshot index's state).
+    const synced = new Map<string, string[]>();
+    const start = c.start.bind(c);
+    c.start = (id) => {
+      const snap = c.disks.get(id)?.state.snapshot;
+      if (!snap) sm.set(id, []);
+      else sm.set(id, snap.local ? [...(synced.get(id) ?? [])] : (JSON.parse(snap.data) as string[]));
+      return start(id);
+    };
+    c.onReady = (id, rd) => {
+      let s = sm.get(id) ?? [];
+      if (rd.snapshot && rd.snapshotRestore) s = JSON.parse(rd.snapshot.data) as string[];
+      for (const e of rd.committed) if (e.type === "normal") s.push(e.data);
+      sm.set(id, s);
+    };
+    const rng = new Rng(seed * 91);
+    c.elect("s1");
+    // The adapter's answer to a follower that needs a snapshot: a full one at the applied index.
+    const materialize = () => {
+      for (const id of ids) {
+        if (c.isDown(id)) continue;
+        const core = c.core(id);
+        if (core.snapshotWanted && core.snapshot?.local) {
+          core.compact(core.log.applied, JSON.stringify(sm.get(id)));
+          fulls++;
+          c.settle();
+        }
+      }
+    };
+    churn(c, seed, 400, () => {
+      materialize();
+      if (!rng.chance(0.15)) return;
+      const id = rng.pick(ids);
+      if (c.isDown(id)) return;
+      const core = c.core(id);
+      if (core.log.applied > core.status().snapshotIndex) {
+        synced.set(id, [...(sm.get(id) ?? [])]);
+        core.compact(core.log.applied, "local", true);
+        c.settle();
+      }
+    });
+    // The node's loop asks every cycle; here, every tick until the followers are level.
+    for (let k = 0; k < 60; k++) {
+      materialize();
+      c.tickAll(1);
+    }
+    const ref = sm.get(c.leader()?.id ?? "s1") ?? [];
+    assert.ok(ref.length > 40, `seed ${seed}: the run made progress`);
+    for (const id of ids) assert.deepEqual(sm.get(id), ref, `seed ${seed}: ${id} agrees`);
+    for (const id of ids) {
+      for (const r of c.restored.get(id) ?? []) assert.notEqual(r.data, "local", "a local snapshot never travels");
+    }
+    restores += ids.reduce((n, id) => n + (c.restored.get(id)?.length ?? 0), 0);
+  }
+  assert.ok(restores >= 4 && fulls >= 4, `followers installed full snapshots made on demand (${restores}, ${fulls})`);
+});

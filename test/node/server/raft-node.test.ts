@@ -10,6 +10,7 @@ import { MembershipBook } from "../../../node/src/membership-book.ts";
 import { RaftCore } from "../../../node/src/raft/core.ts";
 import { RaftNode } from "../../../node/src/server/raft-node.ts";
 import { recoverState } from "../../../node/src/server/recover.ts";
+import { localSnapshotBook } from "../../../node/src/server/snapshot-envelope.ts";
 import { type NodeStorage, openStorage } from "../../../node/src/storage/open-storage.ts";
 import { RaftTransport } from "../../../node/src/transport/raft-transport.ts";
 
@@ -76,7 +77,7 @@ test("concurrent proposals share synced writes and each gets its own result", as
   assert.deepEqual(del.result, { op: "del", ok: true, deleted: 1 });
 });
 
-test("snapshots carry the book; a restart resumes from the applied index without replay", async (t) => {
+test("snapshots on LevelDB are local and carry the book; a restart resumes from the applied index without replay", async (t) => {
   const dir = mkdtempSync(join(tmpdir(), "raftkv-node-"));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const s1 = await openStorage("leveldb", dir);
@@ -95,11 +96,20 @@ test("snapshots carry the book; a restart resumes from the applied index without
   const stored = await s2.log.load();
   assert.ok(stored?.snapshot);
   const book = new MembershipBook();
+  assert.ok(localSnapshotBook(stored.snapshot.data), "the stored snapshot holds only the book");
   const st = await recoverState(stored, s2.kv, book, silentLogger);
   assert.equal(st.applied, applied, "resumes at the persisted applied index");
+  assert.equal(st.snapshot?.local, true, "the core knows it cannot send it");
   assert.equal(book.replicated("a")?.raftAddr, "a.svc:1");
   const core = new RaftCore({ id: "a", seed: 1 }, st);
   assert.equal(core.ready().committed.length, 0, "nothing is replayed");
+  // A local snapshot beyond what the KV data reflects cannot be resumed from: refused, not guessed.
+  const ahead = { ...stored.snapshot, meta: { ...stored.snapshot.meta, index: s2.kv.applied + 1 } };
+  await assert.rejects(recoverState({ ...stored, snapshot: ahead }, s2.kv, new MembershipBook(), silentLogger, dir), {
+    name: "StorageError",
+    code: "CORRUPT",
+    message: new RegExp(`compacted to index ${s2.kv.applied + 1} but the KV data reflects only index ${s2.kv.applied}`),
+  });
   await s2.close();
 });
 

@@ -7,7 +7,8 @@ import { MemoryKv } from "../../../node/src/kv/memory-kv.ts";
 import { createLogger } from "../../../node/src/log.ts";
 import { MembershipBook } from "../../../node/src/membership-book.ts";
 import { RaftCore } from "../../../node/src/raft/core.ts";
-import { unwrapSnapshot } from "../../../node/src/server/snapshot-envelope.ts";
+import { Progress } from "../../../node/src/raft/progress.ts";
+import { localSnapshotBook, unwrapSnapshot } from "../../../node/src/server/snapshot-envelope.ts";
 import { SnapshotMaker, type SnapshotMakerDeps } from "../../../node/src/server/snapshot-maker.ts";
 import { MemoryLogStore } from "../../../node/src/storage/memory-log-store.ts";
 
@@ -19,6 +20,16 @@ class CountingKv extends MemoryKv {
     this.reads++;
     const s = await super.snapshot();
     return { ...s, index: s.index + this.skew };
+  }
+}
+
+/** A CountingKv that says its data survives a restart (KvStore.persist), counting the syncs asked for. */
+class DurableKv extends CountingKv {
+  persists = 0;
+  persistSkew = 0;
+  async persist(): Promise<number> {
+    this.persists++;
+    return this.applied + this.persistSkew;
   }
 }
 
@@ -132,5 +143,87 @@ test("a snapshot that no longer matches its index, or whose file write fails, is
   m.maybe(kv.applied);
   await run();
   assert.equal(kv.reads, 3, "the failed write did not leave the maker busy");
+  assert.equal(snapIndex(core), kv.applied);
+});
+
+test("on a durable store a due snapshot is local: the store syncs, nothing is serialised, the book is kept", async () => {
+  const kv = new DurableKv();
+  const core = leaderWith(kv, 8);
+  const { m, run, lines } = maker({ core, kv });
+  m.maybe(kv.applied);
+  m.maybe(kv.applied);
+  await run();
+  assert.equal(kv.persists, 1, "one sync, and a second request while one is being made starts nothing");
+  assert.equal(kv.reads, 0, "the store is not read");
+  assert.equal(snapIndex(core), kv.applied);
+  assert.equal(core.snapshot?.local, true);
+  assert.equal(localSnapshotBook(core.snapshot?.data ?? "")?.a?.raftAddr, "a:1", "the book is in the snapshot");
+  assert.throws(() => unwrapSnapshot(core.snapshot?.data ?? ""), /does not start with raftkv-snap\/1/);
+  assert.ok(!lines.some((l) => l.msg === "created snapshot"));
+  // A sync that reports another index (the state moved on) is not used.
+  for (let i = 0; i < 6; i++) assert.ok(core.propose(encodeCommand({ op: "set", kv: { [`x${i}`]: i } })).ok);
+  while (core.hasReady()) {
+    const rd = core.ready();
+    kv.applySync(rd.committed);
+    core.advance(rd);
+  }
+  const before = snapIndex(core);
+  kv.persistSkew = 1;
+  m.maybe(kv.applied);
+  await run();
+  assert.equal(snapIndex(core), before, "dropped");
+  kv.persistSkew = 0;
+  m.maybe(kv.applied);
+  await run();
+  assert.equal(snapIndex(core), kv.applied, "the next one is made");
+});
+
+test("a follower that wants a snapshot gets a full one at once, whatever the policy; then local ones resume", async () => {
+  const kv = new DurableKv();
+  const core = leaderWith(kv, 8);
+  const { m, run, lines } = maker({ core, kv });
+  m.maybe(kv.applied);
+  await run();
+  assert.equal(core.snapshot?.local, true);
+  core.snapshotWanted = true;
+  m.maybe(kv.applied);
+  await run();
+  assert.equal(kv.reads, 1, "the store was serialised, below the threshold");
+  assert.equal(core.snapshot?.local, undefined);
+  assert.equal(core.snapshotWanted, false);
+  assert.equal(unwrapSnapshot(core.snapshot?.data ?? "").book.a?.raftAddr, "a:1");
+  assert.ok(lines.some((l) => l.msg === "created snapshot"));
+  for (let i = 0; i < 6; i++) assert.ok(core.propose(encodeCommand({ op: "set", kv: { [`y${i}`]: i } })).ok);
+  while (core.hasReady()) {
+    const rd = core.ready();
+    kv.applySync(rd.committed);
+    core.advance(rd);
+  }
+  m.maybe(kv.applied);
+  await run();
+  assert.equal(core.snapshot?.local, true, "the next due snapshot is local again");
+  assert.equal(kv.reads, 1);
+});
+
+test("while the leader sends a snapshot, local compaction waits (up to a bound), so the follower can catch up from the log", async () => {
+  const kv = new DurableKv();
+  const core = leaderWith(kv, 8);
+  const { m, run } = maker({ core, kv });
+  const pr = new Progress(1, undefined);
+  pr.state = "snapshot";
+  core.prs.set("b", pr);
+  m.maybe(kv.applied);
+  await run();
+  assert.equal(kv.persists, 0, "held back while b receives a snapshot");
+  // Eight thresholds (of 5 entries) of log later it compacts anyway.
+  for (let i = 0; i < 40; i++) assert.ok(core.propose(encodeCommand({ op: "set", kv: { [`z${i}`]: i } })).ok);
+  while (core.hasReady()) {
+    const rd = core.ready();
+    kv.applySync(rd.committed);
+    core.advance(rd);
+  }
+  m.maybe(kv.applied);
+  await run();
+  assert.equal(kv.persists, 1);
   assert.equal(snapIndex(core), kv.applied);
 });
