@@ -178,6 +178,10 @@ export class LeveldbLogStore implements LogStore {
   #fileWrites: Array<Promise<void>> = [];
   /** The newest snapshot file reference among #ops. */
   #opsSnapRef: SnapshotFileRef | undefined;
+  /** Entry ranges a snapshot among #ops compacted: deleted once that batch is written. */
+  #opsCompacted: Array<[number, number]> = [];
+  /** Deletes of compacted entries in flight (close waits for them). */
+  readonly #clearing = new Set<Promise<void>>();
   readonly #snapFiles: SnapshotFiles;
   #failed: Error | null = null;
   #closed = false;
@@ -226,6 +230,13 @@ export class LeveldbLogStore implements LogStore {
       // Lost write-ahead log: refuse rather than restart behind what this store acknowledged.
       checkHighWater(dir, marker, loaded.state);
       const m = marker ?? { format: FORMAT_VERSION, incarnation: id.incarnation };
+      // Entries a snapshot compacted whose delete a stop cut short.
+      if (loaded.leftovers) {
+        const [from, to] = loaded.leftovers;
+        await db.clear({ gte: logKey(from), lte: logKey(to) }).catch((e: unknown) => {
+          throw ioError(dir, "deleting compacted entries", e);
+        });
+      }
       const snapRef = await getSnapshotRef(db).catch(() => undefined);
       // Files no reference names: older snapshots, or one written just before a crash.
       await removeSnapshotFilesExcept(dir, new Set(snapRef ? [snapRef.file] : []));
@@ -266,6 +277,7 @@ export class LeveldbLogStore implements LogStore {
       this.#fileWrites.push(f.write);
     }
     appendOps(this.#ops, plan, ref);
+    if (plan.compacted) this.#opsCompacted.push(plan.compacted);
     // Older snapshot files are removed once this batch is written, so it must be durable by then.
     if (ref) {
       this.#opsSnapRef = ref;
@@ -295,6 +307,8 @@ export class LeveldbLogStore implements LogStore {
       const ops = this.#ops;
       const files = this.#fileWrites;
       const snapRef = this.#opsSnapRef;
+      const compacted = this.#opsCompacted;
+      this.#opsCompacted = [];
       this.#fileWrites = [];
       this.#opsSnapRef = undefined;
       const waiters = this.#waiters;
@@ -319,10 +333,12 @@ export class LeveldbLogStore implements LogStore {
         this.#waiters = [];
         this.#fileWrites = [];
         this.#opsSnapRef = undefined;
+        this.#opsCompacted = [];
         this.#opsHardState = undefined;
         break;
       }
       if (snapRef) this.#snapFiles.committed(snapRef);
+      for (const range of compacted) this.#clear(range);
       if (hardState) this.#writtenHardState = hardState;
       // A synced batch makes its own hard state durable: the high-water mark may rise to it.
       if (sync && hardState) {
@@ -337,12 +353,31 @@ export class LeveldbLogStore implements LogStore {
     this.#flushing = null;
   }
 
+  /**
+   * Deletes compacted entries in LevelDB's own thread (a range delete, not thousands of keys in the loop's
+   * batch). Not atomic with the save that compacted them, and need not be: a load skips entries at or
+   * below the snapshot, and open() deletes any left over. A failure poisons the store like any failed write.
+   */
+  #clear([from, to]: [number, number]): void {
+    const p = this.db.clear({ gte: logKey(from), lte: logKey(to) }).then(
+      () => {},
+      (e: unknown) => {
+        const failure = e instanceof StorageError ? e : ioError(this.dir, "deleting compacted entries", e);
+        this.#failed ??= failure;
+        poisonDb(this.db, failure);
+      },
+    );
+    this.#clearing.add(p);
+    void p.finally(() => this.#clearing.delete(p));
+  }
+
   /** Waits for pending saves, records the final high-water mark, then closes the database. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     const markStopped = this.#mark.stop();
     await this.#flushing;
+    await Promise.all(this.#clearing);
     await this.#snapFiles.settle();
     await markStopped;
     // A clean stop leaves no undetectable window: sync the last hard state and record it. Best effort:

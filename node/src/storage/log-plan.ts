@@ -3,8 +3,10 @@
  * the stored range, and what a loaded state must satisfy. Both log stores use
  * them, so the memory store behaves exactly like the LevelDB one.
  *
- * Invariant: stored entries are exactly snapIndex+1 .. last (none when
- * last === snapIndex); snapIndex is 0 when there is no snapshot.
+ * Invariant: the entries a load returns are exactly snapIndex+1 .. last
+ * (none when last === snapIndex); snapIndex is 0 when there is no snapshot.
+ * Entries at or below snapIndex may still be stored (a store deletes what a
+ * snapshot compacted after the save that records it); a load skips them.
  */
 
 import type { Entry, HardState, PersistedState, Snapshot } from "../raft/types.ts";
@@ -24,8 +26,13 @@ export const EMPTY_BOUNDS: LogBounds = { snapIndex: 0, last: 0, hasState: false 
 
 /** The writes one save turns into, in the order they must be applied. */
 export interface SavePlan {
-  /** Inclusive index ranges of entries to delete. */
+  /** Inclusive index ranges of entries to delete in the save's atomic write (all above the snapshot). */
   deletes: Array<[from: number, to: number]>;
+  /**
+   * Entries at or below the new snapshot's index: no load reads them again, so a store may delete them
+   * after the save, outside its atomic write.
+   */
+  compacted?: [from: number, to: number];
   entries: readonly Entry[];
   hardState?: HardState;
   snapshot?: Snapshot;
@@ -44,9 +51,10 @@ export function planSave(b: LogBounds, req: SaveRequest): SavePlan {
     if (typeof req.snapshot.data !== "string") throw new Error("save: snapshot data is not a string");
     const si = req.snapshot.meta.index;
     if (si < snapIndex) throw new Error(`save: snapshot at ${si} is older than the stored one at ${snapIndex}`);
+    const below = Math.min(si, last);
+    if (below > snapIndex) plan.compacted = [snapIndex + 1, below];
     // A restored snapshot may contradict our tail, so every entry goes; a local one keeps what follows it.
-    const to = req.snapshotRestore ? last : Math.min(si, last);
-    if (to > snapIndex) deletes.push([snapIndex + 1, to]);
+    if (req.snapshotRestore && last > si) deletes.push([si + 1, last]);
     last = req.snapshotRestore ? si : Math.max(last, si);
     snapIndex = si;
     plan.snapshot = req.snapshot;
@@ -94,7 +102,12 @@ export interface LoadedParts {
 }
 
 /** Checks what was read and assembles the state; throws an Error saying what is inconsistent. */
-export function checkLoaded(parts: LoadedParts): { state: PersistedState | null; bounds: LogBounds } {
+export function checkLoaded(parts: LoadedParts): {
+  state: PersistedState | null;
+  bounds: LogBounds;
+  /** Entries at or below the snapshot still stored (their delete did not happen before a stop). */
+  leftovers?: [from: number, to: number];
+} {
   const { hardState, snapshotMeta, snapshotData } = parts;
   if (hardState !== undefined) {
     const p = hardStateProblem(hardState);
@@ -113,10 +126,16 @@ export function checkLoaded(parts: LoadedParts): { state: PersistedState | null;
   const snapIndex = snapshot?.meta.index ?? 0;
   let prevIndex = snapIndex;
   let prevTerm = snapshot?.meta.term ?? 0;
+  let leftovers: [number, number] | undefined;
+  const entries: Entry[] = [];
   for (const e of parts.entries) {
     const p = entryProblem(e);
     if (p) throw new Error(p);
     const { index, term } = e as Entry;
+    if (index <= snapIndex) {
+      leftovers = [leftovers?.[0] ?? index, index];
+      continue;
+    }
     if (index !== prevIndex + 1) {
       throw new Error(
         `log has a gap: entry ${index} follows ${prevIndex === snapIndex ? "snapshot" : "entry"} ${prevIndex}`,
@@ -125,14 +144,16 @@ export function checkLoaded(parts: LoadedParts): { state: PersistedState | null;
     if (term < prevTerm) throw new Error(`entry ${index} has term ${term}, lower than ${prevTerm} before it`);
     prevIndex = index;
     prevTerm = term;
+    entries.push(e as Entry);
   }
   const last = prevIndex;
   const hs: HardState = (hardState as HardState | undefined) ?? { term: 0, vote: "", commit: 0 };
   if (hs.commit > last) throw new Error(`hard state commit ${hs.commit} is beyond the last stored index ${last}`);
-  const hasState = hardState !== undefined || snapshot !== undefined || parts.entries.length > 0;
+  const hasState = hardState !== undefined || snapshot !== undefined || entries.length > 0;
   const bounds: LogBounds = { snapIndex, last, hasState };
-  if (!hasState) return { state: null, bounds };
-  const state: PersistedState = { incarnation: parts.incarnation, hardState: hs, entries: parts.entries as Entry[] };
+  const extra = leftovers ? { leftovers } : {};
+  if (!hasState) return { state: null, bounds, ...extra };
+  const state: PersistedState = { incarnation: parts.incarnation, hardState: hs, entries };
   if (snapshot) state.snapshot = snapshot;
-  return { state, bounds };
+  return { state, bounds, ...extra };
 }

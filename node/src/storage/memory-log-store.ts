@@ -47,7 +47,7 @@ export class MemoryLogStore implements LogStore {
     if (this.#closed) throw new Error("memory log store is closed");
     const plan = planSave(this.#bounds, req);
     if (plan.snapshot) this.#snapshot = structuredClone(plan.snapshot);
-    for (const [from, to] of plan.deletes) {
+    for (const [from, to] of plan.compacted ? [...plan.deletes, plan.compacted] : plan.deletes) {
       for (let i = from; i <= to; i++) this.#entries.delete(i);
     }
     for (const e of plan.entries) this.#entries.set(e.index, structuredClone(e));

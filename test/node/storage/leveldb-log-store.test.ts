@@ -2,6 +2,7 @@
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import { encodeValue, logKey } from "../../../node/src/storage/codec.ts";
 import { LeveldbLogStore } from "../../../node/src/storage/leveldb-log-store.ts";
 import type { StorageError } from "../../../node/src/storage/open-level.ts";
 import { entries, snap, tempDir } from "./helpers.ts";
@@ -103,4 +104,40 @@ test("a failed write poisons the store: every later save fails the same way", as
   assert.ok(first instanceof Error && (first as StorageError).code === "IO", String(first));
   assert.ok(first.message.includes(dir));
   await assert.rejects(s.save({ entries: entries(3, 3, 1), snapshotRestore: false }), (e) => e === first);
+});
+
+/** The indexes of the log entries LevelDB holds, whatever a load would return. */
+async function storedIndexes(s: LeveldbLogStore): Promise<number[]> {
+  const out: number[] = [];
+  for await (const k of s.db.keys({ gte: logKey(0), lte: logKey(1e9) })) out.push(Number(k.readBigUInt64BE(4)));
+  return out;
+}
+
+test("compacted entries are deleted after the save that compacts them; a stop that cut the delete short leaves nothing a load returns, and open() deletes them", async (t) => {
+  const dir = tempDir(t);
+  const s = await LeveldbLogStore.open(dir);
+  await s.save({ hardState: { term: 1, vote: "", commit: 300 }, entries: entries(1, 300, 1), snapshotRestore: false });
+  await s.save({ entries: [], snapshot: snap(250, 1), snapshotRestore: false });
+  await s.close();
+  const s2 = await LeveldbLogStore.open(dir);
+  assert.deepEqual(
+    await storedIndexes(s2),
+    Array.from({ length: 50 }, (_, i) => 251 + i),
+    "close waited for the delete",
+  );
+  // A delete that never happened: the compacted entries are put back by hand, as a stop before it would leave them.
+  await s2.db.batch(
+    entries(200, 250, 1).map((e) => {
+      const key = logKey(e.index);
+      return { type: "put" as const, key, value: encodeValue(key, e) };
+    }),
+  );
+  assert.equal((await storedIndexes(s2))[0], 200);
+  const loaded = await s2.load();
+  assert.deepEqual(loaded?.entries, entries(251, 300, 1), "a load skips entries at or below the snapshot");
+  await s2.close();
+  const s3 = await LeveldbLogStore.open(dir);
+  t.after(() => s3.close());
+  assert.equal((await storedIndexes(s3))[0], 251, "open() deleted the leftovers");
+  assert.deepEqual((await s3.load())?.entries, entries(251, 300, 1));
 });
