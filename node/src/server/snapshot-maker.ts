@@ -75,11 +75,12 @@ export class SnapshotMaker {
       const bytes = kv.persist ? 0 : (snap?.data.length ?? 0);
       if (!this.#policy.due(applied, snap?.meta.index ?? 0, bytes)) return;
       // While a follower receives a snapshot, the log after it is what it catches up from next: keep it,
-      // or it would need another snapshot (up to a bound, for a transfer that never ends).
+      // or it would need another snapshot (up to a bound in entries and bytes, for a transfer that never ends).
       if (
         kv.persist &&
         sendingSnapshot(core) &&
-        applied - (snap?.meta.index ?? 0) < HOLD_BOUND * this.#d.policy.threshold
+        applied - (snap?.meta.index ?? 0) < HOLD_BOUND * this.#d.policy.threshold &&
+        this.#policy.bytesSinceSnapshot < this.#d.policy.maxLogBytes
       ) {
         return;
       }
@@ -169,7 +170,7 @@ export class SnapshotMaker {
   }
 }
 
-/** How many snapshot thresholds of log a leader keeps while it sends a snapshot, at most. */
+/** How many snapshot thresholds of log a leader keeps while it sends a snapshot, at most (and maxLogBytes). */
 const HOLD_BOUND = 8;
 
 /** Whether this core (as leader) is sending a snapshot to some follower. */

@@ -227,3 +227,20 @@ test("while the leader sends a snapshot, local compaction waits (up to a bound),
   assert.equal(kv.persists, 1);
   assert.equal(snapIndex(core), kv.applied);
 });
+
+test("the hold-back while a snapshot is sent also ends once the log since the last snapshot reaches maxLogBytes", async () => {
+  const kv = new DurableKv();
+  const core = leaderWith(kv, 8);
+  const { m, run } = maker({ core, kv, policy: { threshold: 5, logRatio: 0, maxLogBytes: 100_000 } });
+  const pr = new Progress(1, undefined);
+  pr.state = "snapshot";
+  core.prs.set("b", pr);
+  m.applied(90_000); // with the few hundred bytes of the entries already in the log
+  m.maybe(kv.applied);
+  await run();
+  assert.equal(kv.persists, 0, "held back below the byte bound");
+  m.applied(10_000);
+  m.maybe(kv.applied);
+  await run();
+  assert.equal(kv.persists, 1, "compacted at the byte bound, well before eight thresholds of entries");
+});
