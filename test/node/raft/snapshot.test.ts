@@ -12,9 +12,10 @@ import { Cluster, churn, logState, msg, outbox, readies, sentWhere } from "./har
 const three = ["s1", "s2", "s3"];
 const DATA = "0123456789abcdefgh"; // 18 characters: chunks of 4 are 0,4,8,12,16
 
-/** s1 leads; s3 missed ten entries that s1 then compacted away. */
-function behindSnapshot(opts: { snapshotChunkSize?: number; catchUpEntries?: number } = {}) {
-  const c = new Cluster(three, { catchUpEntries: 0, snapshotChunkSize: 4, ...opts });
+/** s1 leads; s3 missed ten entries that s1 then compacted away (behind a local snapshot with `local`). */
+function behindSnapshot(opts: { snapshotChunkSize?: number; catchUpEntries?: number; local?: boolean } = {}) {
+  const { local = false, ...core } = opts;
+  const c = new Cluster(three, { catchUpEntries: 0, snapshotChunkSize: 4, ...core });
   c.elect("s1");
   c.tickAll(2);
   c.isolate("s3");
@@ -23,7 +24,7 @@ function behindSnapshot(opts: { snapshotChunkSize?: number; catchUpEntries?: num
   c.settle();
   c.tick("s1");
   assert.equal(s1.log.applied, 12);
-  s1.compact(12, DATA);
+  s1.compact(12, local ? "book only" : DATA, local);
   c.settle();
   assert.equal(s1.log.firstIndex(), 13, "nothing left for s3 in the log");
   return c;
@@ -229,25 +230,42 @@ test("Figure 13 'If existing log entry has same index and term as snapshot's las
   );
 });
 
+/**
+ * Each node's state machine: the list of data it applied. A full snapshot is that list as JSON; a node
+ * restarting from a local one gets back what its own store held then (`synced`, filled by the caller).
+ */
+function stateMachines(c: Cluster, ids: string[], synced = new Map<string, string[]>()): Map<string, string[]> {
+  const sm = new Map<string, string[]>(ids.map((id) => [id, []]));
+  const start = c.start.bind(c);
+  c.start = (id) => {
+    const snap = c.disks.get(id)?.state.snapshot;
+    if (!snap) sm.set(id, []);
+    else sm.set(id, snap.local ? [...(synced.get(id) ?? [])] : (JSON.parse(snap.data) as string[]));
+    return start(id);
+  };
+  c.onReady = (id, rd) => {
+    let s = sm.get(id) ?? [];
+    if (rd.snapshot && rd.snapshotRestore) s = JSON.parse(rd.snapshot.data) as string[];
+    for (const e of rd.committed) if (e.type === "normal") s.push(e.data);
+    sm.set(id, s);
+  };
+  return sm;
+}
+
+/** Asserts that every replica holds the leader's state after a run that made progress; the snapshots installed. */
+function agreed(c: Cluster, ids: string[], sm: Map<string, string[]>, seed: number): number {
+  const ref = sm.get(c.leader()?.id ?? "s1") ?? [];
+  assert.ok(ref.length > 40, `seed ${seed}: the run made progress`);
+  for (const id of ids) assert.deepEqual(sm.get(id), ref, `seed ${seed}: ${id} agrees`);
+  return ids.reduce((n, id) => n + (c.restored.get(id)?.length ?? 0), 0);
+}
+
 test("§7 followers rebuilt from snapshots end in the same state: replicas agree under churn with frequent compactions", () => {
   const ids = ["s1", "s2", "s3", "s4", "s5"];
   let restores = 0;
   for (const seed of [1, 3, 4, 12]) {
     const c = new Cluster(ids, { catchUpEntries: seed % 2 === 0 ? 0 : 3, snapshotChunkSize: 7, maxEntriesPerMsg: 4 });
-    // Each node's state machine is the list of data it applied; a snapshot is that list as JSON.
-    const sm = new Map<string, string[]>(ids.map((id) => [id, []]));
-    const start = c.start.bind(c);
-    c.start = (id) => {
-      const snap = c.disks.get(id)?.state.snapshot;
-      sm.set(id, snap ? (JSON.parse(snap.data) as string[]) : []);
-      return start(id);
-    };
-    c.onReady = (id, rd) => {
-      let s = sm.get(id) ?? [];
-      if (rd.snapshot && rd.snapshotRestore) s = JSON.parse(rd.snapshot.data) as string[];
-      for (const e of rd.committed) if (e.type === "normal") s.push(e.data);
-      sm.set(id, s);
-    };
+    const sm = stateMachines(c, ids);
     const rng = new Rng(seed * 77);
     c.elect("s1");
     churn(c, seed, 400, () => {
@@ -260,26 +278,14 @@ test("§7 followers rebuilt from snapshots end in the same state: replicas agree
         c.settle();
       }
     });
-    const ref = sm.get(c.leader()?.id ?? "s1") ?? [];
-    assert.ok(ref.length > 40, `seed ${seed}: the run made progress`);
-    for (const id of ids) assert.deepEqual(sm.get(id), ref, `seed ${seed}: ${id} agrees`);
-    restores += ids.reduce((n, id) => n + (c.restored.get(id)?.length ?? 0), 0);
+    restores += agreed(c, ids, sm, seed);
   }
   assert.ok(restores >= 4, `followers did install snapshots (${restores})`);
 });
 
 test("a local snapshot compacts the log but is never sent: the core asks for a full one (snapshotWanted) and sends that", () => {
-  const c = new Cluster(three, { catchUpEntries: 0, snapshotChunkSize: 4 });
-  c.elect("s1");
-  c.tickAll(2);
-  c.isolate("s3");
+  const c = behindSnapshot({ local: true });
   const s1 = c.core("s1");
-  for (let k = 0; k < 10; k++) assert.ok(s1.propose(`v${k}`).ok);
-  c.settle();
-  c.tick("s1");
-  s1.compact(12, "book only", true);
-  c.settle();
-  assert.equal(s1.log.firstIndex(), 13, "the log is compacted as for a full snapshot");
   assert.equal(s1.snapshot?.local, true);
   assert.equal(c.disks.get("s1")?.state.snapshot?.meta.index, 12, "storage records it");
   assert.equal(s1.snapshotWanted, false, "nobody needs it yet");
@@ -327,22 +333,9 @@ test("with local snapshots (full ones only when a follower wants one) replicas a
   let fulls = 0;
   for (const seed of [2, 5, 7, 12]) {
     const c = new Cluster(ids, { catchUpEntries: seed % 2 === 0 ? 0 : 3, snapshotChunkSize: 7, maxEntriesPerMsg: 4 });
-    const sm = new Map<string, string[]>(ids.map((id) => [id, []]));
     // What each node's own durable store held when it last compacted locally (the snapshot index's state).
     const synced = new Map<string, string[]>();
-    const start = c.start.bind(c);
-    c.start = (id) => {
-      const snap = c.disks.get(id)?.state.snapshot;
-      if (!snap) sm.set(id, []);
-      else sm.set(id, snap.local ? [...(synced.get(id) ?? [])] : (JSON.parse(snap.data) as string[]));
-      return start(id);
-    };
-    c.onReady = (id, rd) => {
-      let s = sm.get(id) ?? [];
-      if (rd.snapshot && rd.snapshotRestore) s = JSON.parse(rd.snapshot.data) as string[];
-      for (const e of rd.committed) if (e.type === "normal") s.push(e.data);
-      sm.set(id, s);
-    };
+    const sm = stateMachines(c, ids, synced);
     const rng = new Rng(seed * 91);
     c.elect("s1");
     // The adapter's answer to a follower that needs a snapshot: a full one at the applied index.
@@ -374,13 +367,10 @@ test("with local snapshots (full ones only when a follower wants one) replicas a
       materialize();
       c.tickAll(1);
     }
-    const ref = sm.get(c.leader()?.id ?? "s1") ?? [];
-    assert.ok(ref.length > 40, `seed ${seed}: the run made progress`);
-    for (const id of ids) assert.deepEqual(sm.get(id), ref, `seed ${seed}: ${id} agrees`);
+    restores += agreed(c, ids, sm, seed);
     for (const id of ids) {
       for (const r of c.restored.get(id) ?? []) assert.notEqual(r.data, "local", "a local snapshot never travels");
     }
-    restores += ids.reduce((n, id) => n + (c.restored.get(id)?.length ?? 0), 0);
   }
   assert.ok(restores >= 4 && fulls >= 4, `followers installed full snapshots made on demand (${restores}, ${fulls})`);
 });

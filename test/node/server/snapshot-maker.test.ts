@@ -57,6 +57,16 @@ function leaderWith(kv: MemoryKv, n: number): RaftCore {
   return core;
 }
 
+/** Proposes `n` more sets of keys `<prefix><i>` on the single-voter `core` and applies them to `kv`. */
+function writeMore(core: RaftCore, kv: MemoryKv, prefix: string, n: number): void {
+  for (let i = 0; i < n; i++) assert.ok(core.propose(encodeCommand({ op: "set", kv: { [`${prefix}${i}`]: i } })).ok);
+  while (core.hasReady()) {
+    const rd = core.ready();
+    kv.applySync(rd.committed);
+    core.advance(rd);
+  }
+}
+
 /** The index of the snapshot the core holds (read through a call, so narrowing does not stick). */
 const snapIndex = (c: RaftCore): number | undefined => c.snapshot?.meta.index;
 
@@ -161,12 +171,7 @@ test("on a durable store a due snapshot is local: the store syncs, nothing is se
   assert.throws(() => unwrapSnapshot(core.snapshot?.data ?? ""), /does not start with raftkv-snap\/1/);
   assert.ok(!lines.some((l) => l.msg === "created snapshot"));
   // A sync that reports another index (the state moved on) is not used.
-  for (let i = 0; i < 6; i++) assert.ok(core.propose(encodeCommand({ op: "set", kv: { [`x${i}`]: i } })).ok);
-  while (core.hasReady()) {
-    const rd = core.ready();
-    kv.applySync(rd.committed);
-    core.advance(rd);
-  }
+  writeMore(core, kv, "x", 6);
   const before = snapIndex(core);
   kv.persistSkew = 1;
   m.maybe(kv.applied);
@@ -193,12 +198,7 @@ test("a follower that wants a snapshot gets a full one at once, whatever the pol
   assert.equal(core.snapshotWanted, false);
   assert.equal(unwrapSnapshot(core.snapshot?.data ?? "").book.a?.raftAddr, "a:1");
   assert.ok(lines.some((l) => l.msg === "created snapshot"));
-  for (let i = 0; i < 6; i++) assert.ok(core.propose(encodeCommand({ op: "set", kv: { [`y${i}`]: i } })).ok);
-  while (core.hasReady()) {
-    const rd = core.ready();
-    kv.applySync(rd.committed);
-    core.advance(rd);
-  }
+  writeMore(core, kv, "y", 6);
   m.maybe(kv.applied);
   await run();
   assert.equal(core.snapshot?.local, true, "the next due snapshot is local again");
@@ -216,12 +216,7 @@ test("while the leader sends a snapshot, local compaction waits (up to a bound),
   await run();
   assert.equal(kv.persists, 0, "held back while b receives a snapshot");
   // Eight thresholds (of 5 entries) of log later it compacts anyway.
-  for (let i = 0; i < 40; i++) assert.ok(core.propose(encodeCommand({ op: "set", kv: { [`z${i}`]: i } })).ok);
-  while (core.hasReady()) {
-    const rd = core.ready();
-    kv.applySync(rd.committed);
-    core.advance(rd);
-  }
+  writeMore(core, kv, "z", 40);
   m.maybe(kv.applied);
   await run();
   assert.equal(kv.persists, 1);
