@@ -173,9 +173,13 @@ async function main(): Promise<void> {
     } catch (e) {
       if (exiting) return;
       if (!(disk && isNoSpace(e))) {
+        // A store found inconsistent while resuming (e.g. compacted beyond its KV data) exits 3, as at open.
+        const corrupt = e instanceof StorageError && e.code === "CORRUPT";
         logger.error("cannot start", { err: e });
+        if (corrupt) process.stderr.write(`raftkv-node: ${(e as Error).message}
+`);
         await opened.close().catch(() => {});
-        process.exit(1);
+        process.exit(corrupt ? 3 : 1);
       }
       suspend(e as Error);
     }
