@@ -176,8 +176,7 @@ async function main(): Promise<void> {
         // A store found inconsistent while resuming (e.g. compacted beyond its KV data) exits 3, as at open.
         const corrupt = e instanceof StorageError && e.code === "CORRUPT";
         logger.error("cannot start", { err: e });
-        if (corrupt) process.stderr.write(`raftkv-node: ${(e as Error).message}
-`);
+        if (corrupt) process.stderr.write(`raftkv-node: ${(e as Error).message}\n`);
         await opened.close().catch(() => {});
         process.exit(corrupt ? 3 : 1);
       }
