@@ -11,7 +11,7 @@
 import { readFileSync } from "node:fs";
 import type { Server } from "node:http";
 import { join } from "node:path";
-import { createApiApp } from "./api/app.ts";
+import { createApiApp, hotRoutesOf } from "./api/app.ts";
 import { createClientServer } from "./api/client-server.ts";
 import { type Config, formatConfigError, loadConfig } from "./config.ts";
 import { TopologyError, topology } from "./discovery/peers.ts";
@@ -104,7 +104,9 @@ async function main(): Promise<void> {
     },
   });
   // Bounded header/request timeouts, and JSON errors for requests Node's HTTP parser refuses.
-  httpServer = createClientServer(app);
+  // The hot routes' plainest requests are read off the socket before node:http (api/raw-front.ts).
+  const routes = hotRoutesOf(app);
+  httpServer = createClientServer(app, routes && { front: { routes, maxBodyBytes: cfg.maxBodyBytes } });
   httpServer.keepAliveTimeout = 65_000;
   const server = httpServer;
   const listening = await new Promise<boolean>((resolve) => {

@@ -18,7 +18,7 @@ import { ApiFailure, sendError } from "./failure.ts";
 import { expressExchange, type ForwardOptions, viaLeader } from "./forward.ts";
 import type { KvNode } from "./kv-node.ts";
 import { parseWrites } from "./kv-writes.ts";
-import { createLeanPath } from "./lean-path.ts";
+import { createHotRoutes, createLeanPath, type HotRoutes } from "./lean-path.ts";
 import { keyInPath } from "./path-key.ts";
 import { parseQuery } from "./query.ts";
 
@@ -160,13 +160,16 @@ export function createApiApp(node: KvNode, opts: ApiOptions): Express {
   });
   app.use(errorHandler(logger));
   if (opts.leanPath !== false) {
-    const lean = createLeanPath(node, {
+    const leanOptions = {
       maxBodyBytes: opts.maxBodyBytes,
       bodyTimeoutMs: opts.bodyTimeoutMs,
       forward,
       logger,
       metrics: opts.metrics,
-    });
+    };
+    const hot = createHotRoutes(node, leanOptions);
+    hotRoutes.set(app, hot);
+    const lean = createLeanPath(node, leanOptions, hot);
     // http.createServer(app) calls app(req, res), which calls app.handle: the lean path goes in front of it.
     const a = app as unknown as { handle: ExpressHandle };
     const viaExpress = a.handle;
@@ -175,6 +178,13 @@ export function createApiApp(node: KvNode, opts: ApiOptions): Express {
     };
   }
   return app;
+}
+
+const hotRoutes = new WeakMap<Express, HotRoutes>();
+
+/** The hot routes of an app createApiApp made, for the raw front (raw-front.ts); undefined with `leanPath: false`. */
+export function hotRoutesOf(app: Express): HotRoutes | undefined {
+  return hotRoutes.get(app);
 }
 
 /** Express's own entry point for a request (not in its type declarations). */

@@ -12,6 +12,8 @@
 import { createServer, type RequestListener, type Server } from "node:http";
 import type { Duplex } from "node:stream";
 import { apiError, type ErrorCode, httpStatus } from "../errors.ts";
+import type { HotRoutes } from "./lean-path.ts";
+import { installRawFront, type RawFrontOptions } from "./raw-front.ts";
 
 /** Time allowed for the request line and headers. */
 export const HEADERS_TIMEOUT_MS = 15_000;
@@ -72,11 +74,18 @@ function onClientError(err: Error & { code?: string; reason?: string }, socket: 
   socket.destroy();
 }
 
-/** Creates the client server for `app` with bounded timeouts and JSON answers to parser errors. */
+/**
+ * Creates the client server for `app` with bounded timeouts and JSON answers to parser errors; with
+ * `front`, the hot routes' plainest requests are served by the raw front (raw-front.ts) before node:http.
+ */
 export function createClientServer(
   app: RequestListener,
-  /** Shorter timeouts for tests. */
-  o: { headersTimeoutMs?: number; requestTimeoutMs?: number } = {},
+  o: {
+    /** Shorter timeouts for tests. */
+    headersTimeoutMs?: number;
+    requestTimeoutMs?: number;
+    front?: RawFrontOptions & { routes: HotRoutes };
+  } = {},
 ): Server {
   const server = createServer(
     {
@@ -87,5 +96,6 @@ export function createClientServer(
     app,
   );
   server.on("clientError", onClientError);
+  if (o.front !== undefined) installRawFront(server, o.front.routes, o.front);
   return server;
 }

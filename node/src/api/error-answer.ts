@@ -6,10 +6,10 @@
  * (INTERNAL, logged).
  */
 
-import type { IncomingMessage, ServerResponse } from "node:http";
 import type { ErrorCode } from "../errors.ts";
 import type { Logger } from "./app.ts";
 import { ApiFailure, ClientGone, clientGone, type ErrorExtra } from "./failure.ts";
+import type { HotRequest, HotResponse } from "./hot-http.ts";
 import { NodeError } from "./kv-node.ts";
 
 /** The `{error, code}` answer to send (with sendError or sendPlainError). */
@@ -28,8 +28,8 @@ export interface ErrorAnswer {
  */
 export function errorAnswer(
   err: unknown,
-  req: IncomingMessage,
-  res: ServerResponse,
+  req: HotRequest,
+  res: HotResponse,
   path: string,
   logger: Logger,
 ): ErrorAnswer | undefined {

@@ -4,9 +4,9 @@
  * Handlers throw `ApiFailure`; the final error handler in app.ts sends it.
  */
 
-import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Response } from "express";
 import { type ApiError, apiError, type ErrorCode, errorHeaders, httpStatus } from "../errors.ts";
+import type { HotRequest, HotResponse } from "./hot-http.ts";
 
 /** Extra fields an error body may carry besides `error` and `code`. */
 export type ErrorExtra = Partial<Omit<ApiError, "error" | "code">> & Record<string, unknown>;
@@ -42,6 +42,6 @@ export function sendError(
 export class ClientGone extends Error {}
 
 /** True when the request's connection is already gone, so no response can be sent. */
-export function clientGone(req: IncomingMessage, res: ServerResponse): boolean {
+export function clientGone(req: HotRequest, res: HotResponse): boolean {
   return res.destroyed || req.socket.destroyed;
 }

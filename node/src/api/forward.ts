@@ -8,10 +8,10 @@
  * forwarding again, so leadership moving mid-request can never make a loop.
  */
 
-import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Request, Response } from "express";
 import type { Logger } from "./app.ts";
 import { ApiFailure } from "./failure.ts";
+import type { HotRequest, HotResponse } from "./hot-http.ts";
 import { NodeError } from "./kv-node.ts";
 import { sendJson } from "./plain-json.ts";
 
@@ -32,10 +32,10 @@ export interface ForwardOptions {
   logger: Logger;
 }
 
-/** One client request as forwarding sees it: express's or the lean path's, on node:http's types. */
+/** One client request as forwarding sees it: express's, the lean path's or the raw front's. */
 export interface Exchange {
-  readonly req: IncomingMessage;
-  readonly res: ServerResponse;
+  readonly req: HotRequest;
+  readonly res: HotResponse;
   /** The request target as received (path and query), appended to the leader's URL. */
   readonly url: string;
   /** Records that the request went to the leader (the `forwarded` label of the request metrics). */

@@ -12,6 +12,10 @@
  * reader, the write checks, forwarding (forward.ts) and the error answers
  * (error-answer.ts). Errors are answered a microtask later, as express does,
  * so the request's body state (and so `Connection: close`) is the same.
+ *
+ * The same route code (createHotRoutes) also serves the raw front's requests
+ * (raw-front.ts), which never reach node:http; it is written against the small
+ * request and response interfaces of hot-http.ts, which both fit.
  */
 
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from "node:http";
@@ -20,6 +24,7 @@ import type { Logger, MetricsHook } from "./app.ts";
 import { readRawBody } from "./body.ts";
 import { errorAnswer } from "./error-answer.ts";
 import { type Exchange, type ForwardOptions, toLeader } from "./forward.ts";
+import type { HotRequest, HotResponse } from "./hot-http.ts";
 import { type KvNode, NodeError } from "./kv-node.ts";
 import { parseWrites } from "./kv-writes.ts";
 import { keyInPath } from "./path-key.ts";
@@ -39,14 +44,15 @@ export interface LeanOptions {
 }
 
 /** The route labels of the metrics, as the express routes report them. */
-const READ_ROUTE = "/key/{key}";
-const WRITE_ROUTE = "/key";
+export const READ_ROUTE = "/key/{key}";
+/** The route label of `POST /key`. */
+export const WRITE_ROUTE = "/key";
 const KEY_PREFIX = "/key/";
 
 /** One request on the lean path: what forwarding, the answer and the metrics need. */
 class LeanExchange implements Exchange {
-  readonly req: IncomingMessage;
-  readonly res: ServerResponse;
+  readonly req: HotRequest;
+  readonly res: HotResponse;
   readonly url: string;
   /** Index of the "?" in `url`, -1 without a query. */
   readonly query: number;
@@ -56,13 +62,13 @@ class LeanExchange implements Exchange {
   /** True once X-Raftkv-Node is set with setHeader (it must come before any header shared code sets). */
   named = false;
 
-  constructor(req: IncomingMessage, res: ServerResponse, url: string, query: number, route: string, start: number) {
+  constructor(req: HotRequest, res: HotResponse, url: string, query: number, route: string) {
     this.req = req;
     this.res = res;
     this.url = url;
     this.query = query;
     this.route = route;
-    this.start = start;
+    this.start = performance.now();
   }
 
   /** Marks the request as forwarded (the metrics' `forwarded` label). */
@@ -77,18 +83,16 @@ class LeanExchange implements Exchange {
 }
 
 /**
- * The route a request belongs to when the lean path can serve it exactly as express would, else
- * undefined: `GET /key/<key>` or `POST /key` in origin form, printable ASCII without "#" (so
- * express's URL parsing cannot differ from a split at "?"); a GET without a body or conditional
- * headers (express would answer `If-None-Match: *` with 304, and leaves a GET body unread).
+ * The route of `method` and request target `url` (its "?" at `query`, -1: none) when the hot routes
+ * can serve it exactly as express would, else undefined: `GET /key/<key>` or `POST /key` in origin
+ * form, printable ASCII without "#" (so express's URL parsing cannot differ from a split at "?").
  */
-function leanRoute(req: IncomingMessage, url: string, query: number): string | undefined {
+export function hotTarget(method: string | undefined, url: string, query: number): string | undefined {
   const path = query < 0 ? url.length : query;
-  const method = req.method;
   if (method === "POST") {
     if (path !== WRITE_ROUTE.length || !url.startsWith(WRITE_ROUTE)) return undefined;
   } else if (method === "GET") {
-    if (path <= KEY_PREFIX.length || !url.startsWith(KEY_PREFIX) || !plainGet(req.headers)) return undefined;
+    if (path <= KEY_PREFIX.length || !url.startsWith(KEY_PREFIX)) return undefined;
   } else return undefined;
   for (let i = 0; i < url.length; i++) {
     const c = url.charCodeAt(i);
@@ -97,7 +101,11 @@ function leanRoute(req: IncomingMessage, url: string, query: number): string | u
   return method === "POST" ? WRITE_ROUTE : READ_ROUTE;
 }
 
-function plainGet(h: IncomingHttpHeaders): boolean {
+/**
+ * True for a GET the hot routes may take: no body and no conditional headers (express would answer
+ * `If-None-Match: *` with 304, and leaves a GET body unread).
+ */
+export function plainGet(h: IncomingHttpHeaders): boolean {
   return (
     h["if-none-match"] === undefined &&
     h["if-modified-since"] === undefined &&
@@ -106,8 +114,19 @@ function plainGet(h: IncomingHttpHeaders): boolean {
   );
 }
 
-/** The lean path for `node`'s app. */
-export function createLeanPath(node: KvNode, o: LeanOptions): LeanPath {
+/** The hot routes' code, for node:http (createLeanPath) and the raw front (raw-front.ts). */
+export interface HotRoutes {
+  /**
+   * Serves a request hotTarget took as `route`; the answer, or the error answer, goes to `res`. It
+   * never throws.
+   */
+  serve(req: HotRequest, res: HotResponse, url: string, query: number, route: string): void;
+  /** True when the request's query asks for a redirect (`?redirect`), which the raw front leaves to node:http. */
+  redirects(url: string, query: number, route: string): boolean;
+}
+
+/** The hot routes of `node`'s app. */
+export function createHotRoutes(node: KvNode, o: LeanOptions): HotRoutes {
   const readQueries = new QueryMemo(["consistency", "redirect"]);
   const writeQueries = new QueryMemo(["redirect"]);
   const id = node.id;
@@ -170,7 +189,8 @@ export function createLeanPath(node: KvNode, o: LeanOptions): LeanPath {
   // As the express route POST /key.
   const write = async (x: LeanExchange): Promise<void> => {
     const redirect = writeQueries.get(x.url, x.query).flag("redirect");
-    const raw = await readRawBody(x.req, o.maxBodyBytes, o.bodyTimeoutMs);
+    // A request without takeBody is node:http's (HotRequest says so).
+    const raw = x.req.takeBody?.() ?? (await readRawBody(x.req as IncomingMessage, o.maxBodyBytes, o.bodyTimeoutMs));
     const kv = parseWrites(raw);
     const rem = node.remote;
     // viaLeader (forward.ts) with the local case inline: a follower that knows its leader goes there at once.
@@ -191,15 +211,31 @@ export function createLeanPath(node: KvNode, o: LeanOptions): LeanPath {
     if (!r.forwarded) answer(x, `{"index":${r.value.index}}`);
   };
 
+  return {
+    serve(req, res, url, query, route) {
+      const x = new LeanExchange(req, res, url, query, route);
+      if (metrics) res.on("finish", () => record(x));
+      (route === READ_ROUTE ? read(x) : write(x)).catch((e: unknown) => fail(x, e));
+    },
+    redirects(url, query, route) {
+      try {
+        return (route === READ_ROUTE ? readQueries : writeQueries).get(url, query).flag("redirect");
+      } catch {
+        return false; // a bad query is refused the same way everywhere
+      }
+    },
+  };
+}
+
+/** The lean path for `node`'s app (on the hot routes of createHotRoutes when given). */
+export function createLeanPath(node: KvNode, o: LeanOptions, routes = createHotRoutes(node, o)): LeanPath {
   return (req, res) => {
     const url = req.url;
     if (url === undefined || !url.startsWith(WRITE_ROUTE)) return false;
     const query = url.indexOf("?");
-    const route = leanRoute(req, url, query);
-    if (route === undefined) return false;
-    const x = new LeanExchange(req, res, url, query, route, performance.now());
-    if (metrics) res.on("finish", () => record(x));
-    (route === READ_ROUTE ? read(x) : write(x)).catch((e: unknown) => fail(x, e));
+    const route = hotTarget(req.method, url, query);
+    if (route === undefined || (route === READ_ROUTE && !plainGet(req.headers))) return false;
+    routes.serve(req, res, url, query, route);
     return true;
   };
 }

@@ -6,15 +6,15 @@
  * They assume no Content-Type was set before (express would keep that one).
  */
 
-import type { ServerResponse } from "node:http";
 import { apiError, type ErrorCode, errorHeaders, httpStatus } from "../errors.ts";
 import type { ErrorExtra } from "./failure.ts";
+import type { HotResponse } from "./hot-http.ts";
 
 /** The Content-Type express's res.json sends. */
 export const JSON_TYPE = "application/json; charset=utf-8";
 
 /** Sends `value` as JSON with the status already set on `res` (as express's `res.json`). */
-export function sendJson(res: ServerResponse, value: unknown): void {
+export function sendJson(res: HotResponse, value: unknown): void {
   const body = JSON.stringify(value);
   res.setHeader("Content-Type", JSON_TYPE);
   res.setHeader("Content-Length", String(Buffer.byteLength(body)));
@@ -24,7 +24,7 @@ export function sendJson(res: ServerResponse, value: unknown): void {
 
 /** Sends `{error, code, ...extra}` with the code's status and headers, as failure.ts's sendError does through express. */
 export function sendPlainError(
-  res: ServerResponse,
+  res: HotResponse,
   code: ErrorCode,
   message: string,
   extra?: ErrorExtra,
