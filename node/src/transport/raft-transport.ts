@@ -62,6 +62,14 @@ const PROPOSE_BATCH = 256;
 const PROPOSE_BATCH_BYTES = 4 << 20;
 
 /** One forwarded proposal waiting for its batch to leave or be answered. */
+/** The forwarded writes waiting for one leader, and how many requests carry others to it now. */
+interface ProposalQueue {
+  queue: PendingProposal[];
+  inflight: number;
+  /** A pump is scheduled for the end of this turn of the event loop. */
+  scheduled: boolean;
+}
+
 interface PendingProposal {
   data: string;
   timeoutMs: number;
@@ -98,7 +106,7 @@ export class RaftTransport {
    */
   readonly #proposeClient = new HttpClient();
   /** Forwarded proposals per leader: waiting, and requests in flight. */
-  readonly #proposals = new Map<NodeId, { queue: PendingProposal[]; inflight: number }>();
+  readonly #proposals = new Map<NodeId, ProposalQueue>();
   /** Last time a failure to each peer was logged (failures are logged at most every 10 s per peer). */
   readonly #lastWarn = new Map<string, number>();
 
@@ -198,24 +206,32 @@ export class RaftTransport {
 
   /**
    * Forwards one client write (an encoded command) to the leader `to` over its Raft port. Writes
-   * forwarded together leave in one request (at most PROPOSE_INFLIGHT requests in flight per leader);
+   * forwarded together leave in one request: those of one turn of the event loop (the client requests
+   * one poll of the sockets brought) and those queued while PROPOSE_INFLIGHT requests are in flight;
    * each resolves with the leader's answer once applied there, or rejects with a ForwardError. Never
    * retried: a write that may have reached the leader has an unknown outcome.
    */
   propose(to: NodeId, data: string, timeoutMs: number): Promise<ProposeAnswer> {
     let q = this.#proposals.get(to);
     if (!q) {
-      q = { queue: [], inflight: 0 };
+      q = { queue: [], inflight: 0, scheduled: false };
       this.#proposals.set(to, q);
     }
     const queue = q;
     return new Promise((resolve, reject) => {
       queue.queue.push({ data, timeoutMs, resolve, reject });
-      this.#pumpProposals(to, queue);
+      // setImmediate runs once the current poll's callbacks are done: every write they forwarded goes in one frame.
+      if (!queue.scheduled) {
+        queue.scheduled = true;
+        setImmediate(() => {
+          queue.scheduled = false;
+          this.#pumpProposals(to, queue);
+        });
+      }
     });
   }
 
-  #pumpProposals(to: NodeId, q: { queue: PendingProposal[]; inflight: number }): void {
+  #pumpProposals(to: NodeId, q: ProposalQueue): void {
     while (q.inflight < PROPOSE_INFLIGHT && q.queue.length > 0) {
       let n = 0;
       let bytes = 0;
