@@ -117,16 +117,20 @@ async function main(): Promise<void> {
 
   const results: Array<{ w: Workload; per: Map<string, RunResult[]> }> = [];
   let readBacks = 0;
+  // With fewer clients than members the members used depend on who leads (a follower forwards: one hop more).
+  const oneClientRoles = new Map<string, string[]>(systems.map((s) => [s.name, []]));
   for (const w of workloads) {
     const per = new Map<string, RunResult[]>(systems.map((s) => [s.name, []]));
     for (let r = 0; r < REPEATS; r++) {
       // Alternate which system goes first.
       const order = r % 2 === 0 ? systems : [...systems].reverse();
       for (const s of order) {
+        const role = w.clients === 1 ? ((await s.leader()) === 0 ? "leader" : "follower") : undefined;
         const res = await drive(s, w, WARMUP_MS, WINDOW_MS);
         per.get(s.name)?.push(res);
+        if (role !== undefined && w.writes > 0) oneClientRoles.get(s.name)?.push(role);
         log(
-          `${w.name} ×${w.clients} ${s.name}: ${fmtN(res.opsPerSec)}/s p50 ${fmtMs(res.p50)} ms (${res.errors} errors, ${res.cpuMsPerOp.toFixed(3)} CPU ms/op)`,
+          `${w.name} ×${w.clients} ${s.name}: ${fmtN(res.opsPerSec)}/s p50 ${fmtMs(res.p50)} ms (${res.errors} errors, ${res.cpuMsPerOp.toFixed(3)} CPU ms/op)${role ? `, the client's member is the ${role}` : ""}`,
         );
         if (w.writes > 0 && res.written.size > 0) readBacks += await readBack(s, res.written);
       }
@@ -190,6 +194,12 @@ async function main(): Promise<void> {
   );
   const errs = results.reduce((n, r) => n + [...r.per.values()].flat().reduce((k, x) => k + x.errors, 0), 0);
   out.push(`errors during measured runs: ${errs}`);
+  const roles = [...oneClientRoles].filter(([, r]) => r.length > 0);
+  if (roles.length > 0) {
+    out.push(
+      `one-client writes went to member 0, which was ${roles.map(([n, r]) => `${n}'s ${r.join("/")}`).join(", ")} in the repeats (a follower forwards to its leader: one hop more)`,
+    );
+  }
   if (failoverTimes.length > 0) {
     out.push(
       `fail-over (kill -9 of the raftkv leader → first acknowledged write): median ${fmtN(median(failoverTimes))} ms over ${failoverTimes.length} (${failoverTimes.map((t) => fmtN(t)).join(", ")})`,
