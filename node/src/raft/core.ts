@@ -43,6 +43,7 @@ import {
   handleSnapChunk,
   handleSnapResponse,
   sendAppend,
+  sendCommit,
 } from "./replication.ts";
 import { Rng } from "./rng.ts";
 import type {
@@ -121,6 +122,11 @@ export class RaftCore {
   incoming: Snapshot | undefined;
   /** Proposals arrived since the last Ready: replicate them in one batch. */
   needBcast = false;
+  /**
+   * The commit index moved since the last Ready: the next Ready tells every follower, in an empty append
+   * only when no append with entries goes to it anyway (one message per follower, not two).
+   */
+  commitBcast = false;
   private pendingSnapshot: Snapshot | undefined;
   private pendingRestore = false;
   private prevHard: HardState;
@@ -343,6 +349,7 @@ export class RaftCore {
   hasReady(): boolean {
     return (
       this.needBcast ||
+      this.commitBcast ||
       this.msgs.length > 0 ||
       this.readStates.length > 0 ||
       this.pendingSnapshot !== undefined ||
@@ -355,10 +362,10 @@ export class RaftCore {
 
   /** Takes the next batch of work; see `Ready` for the order it must be done in. */
   ready(): Ready {
-    if (this.needBcast) {
-      this.needBcast = false;
-      bcastAppend(this, false);
-    }
+    if (this.state === "leader" && (this.needBcast || this.commitBcast)) bcastAppend(this, false);
+    if (this.state === "leader" && this.commitBcast) sendCommit(this);
+    this.needBcast = false;
+    this.commitBcast = false;
     const hs = this.hardState();
     const ss = this.softState();
     const entries = this.log.unstable();
@@ -405,7 +412,7 @@ export class RaftCore {
     const applied = rd.committed[rd.committed.length - 1];
     if (applied) this.log.applied = Math.max(this.log.applied, applied.index);
     // The leader's own entries count toward commit only once durable.
-    if (this.state === "leader" && this.maybeCommit()) bcastAppend(this, true);
+    if (this.state === "leader" && this.maybeCommit()) this.commitBcast = true;
   }
 
   /** A snapshot of the core's state. */

@@ -33,6 +33,13 @@ export function bcastAppend(r: RaftCore, sendIfEmpty: boolean): void {
   }
 }
 
+/** Sends an empty append with the commit index to each follower that no append in this Ready tells already. */
+export function sendCommit(r: RaftCore): void {
+  const told = new Set<NodeId>();
+  for (const m of r.msgs) if (m.type === "app" && (m.commit ?? 0) >= r.log.committed) told.add(m.to);
+  for (const id of r.prs.keys()) if (id !== r.id && !told.has(id)) sendAppend(r, id, true);
+}
+
 /** Heartbeats carry the commit index a follower can safely use and, for reads, a context to confirm. */
 export function bcastHeartbeat(r: RaftCore, context: string | undefined): void {
   for (const [id, pr] of r.prs) {
@@ -110,7 +117,8 @@ export function handleAppResponse(r: RaftCore, m: Message): void {
   else if (pr.state === "replicate") pr.freeTo(index);
 
   if (r.maybeCommit()) {
-    if (r.state === "leader") bcastAppend(r, true);
+    // Told in the next Ready, riding on appends with entries where there are any (see RaftCore.commitBcast).
+    if (r.state === "leader") r.commitBcast = true;
   } else if (wasPaused) {
     sendAppend(r, m.from);
   }

@@ -213,3 +213,55 @@ test("Figure 2 'If leaderCommit > commitIndex, set commitIndex = min(leaderCommi
     ["heartbeatResp"],
   );
 });
+
+/** A leader s1 of three after its no-op, with every message delivered (the cores are then stepped by hand). */
+function quietLeader(): { s1: RaftCore; s2: RaftCore } {
+  const c = new Cluster(three);
+  c.elect("s1");
+  c.settle();
+  return { s1: c.core("s1"), s2: c.core("s2") };
+}
+
+/** Proposes `data` on s1 and has s2 store it; returns s2's answer, not yet delivered. */
+function proposeAndStore(s1: RaftCore, s2: RaftCore, data: string): Message {
+  assert.ok(s1.propose(data).ok);
+  const toS2 = readies(s1)
+    .flatMap((rd) => rd.messages)
+    .filter((m) => m.to === "s2" && m.type === "app");
+  for (const m of toS2) s2.step(m);
+  const resp = outbox(s2).find((m) => m.type === "appResp");
+  assert.ok(resp);
+  return resp;
+}
+
+test("a new commit index rides on the appends that carry entries: one append per follower, not an empty one too", () => {
+  const { s1, s2 } = quietLeader();
+  const resp = proposeAndStore(s1, s2, "a");
+  const a = s1.log.lastIndex();
+  s1.step(resp); // commits a
+  assert.ok(s1.propose("b").ok); // proposed in the same turn of the loop
+  const apps = outbox(s1).filter((m) => m.type === "app");
+  assert.deepEqual(
+    apps.map((m) => [m.to, m.entries?.map((e) => e.data), m.commit]),
+    [
+      ["s2", ["b"], a],
+      ["s3", ["b"], a],
+    ],
+  );
+});
+
+test("a new commit index with no entries to send goes out at once, in an empty append to each follower", () => {
+  const { s1, s2 } = quietLeader();
+  const resp = proposeAndStore(s1, s2, "a");
+  const a = s1.log.lastIndex();
+  s1.step(resp);
+  const apps = outbox(s1).filter((m) => m.type === "app");
+  assert.deepEqual(
+    apps.map((m) => [m.to, m.entries?.length ?? 0, m.commit]).sort(),
+    [
+      ["s2", 0, a],
+      ["s3", 0, a],
+    ],
+    "followers learn the commit index in the same Ready, not at the next heartbeat",
+  );
+});
