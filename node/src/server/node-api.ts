@@ -14,7 +14,8 @@ import {
   type NodeStatus,
 } from "../api/kv-node.ts";
 import { ERROR_TABLE, type ErrorCode } from "../errors.ts";
-import { type Command, encodeCommand, type JsonValue, parseCommand } from "../kv/command.ts";
+import { isSetCommand } from "../kv/apply.ts";
+import { type Command, encodeCommand, type JsonValue } from "../kv/command.ts";
 import type { ApplyResult, KeyValue } from "../kv/kv-store.ts";
 import type { DiskGuard } from "../storage/disk-guard.ts";
 import type { ProposeAnswer } from "../transport/protocol.ts";
@@ -123,8 +124,7 @@ export class NodeApi implements KvNode {
           const disk = this.#facts.disk;
           if (disk?.low) throw storageFull(this.id, disk);
           // A set's answer does not depend on the state: given at commit (RaftNode.propose), once it parses.
-          const c = data.startsWith('{"op":"set"') ? parseCommand(data) : undefined;
-          return await this.#node.propose(data, c?.ok === true && c.value.op === "set" ? SET_APPLIED : undefined);
+          return await this.#node.propose(data, isSetCommand(data) ? SET_APPLIED : undefined);
         } catch (e) {
           if (e instanceof NodeError) return { code: e.code, error: e.message };
           return { code: "INTERNAL", error: e instanceof Error ? e.message : String(e) };
