@@ -1,6 +1,13 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { metrics, recordHttpRequest, recordKvCacheRead, registry, setFollowerMatch } from "../../node/src/metrics.ts";
+import {
+  metrics,
+  recordHttpRequest,
+  recordKvCacheRead,
+  registry,
+  setFollowerMatch,
+  setRaftGaugeSource,
+} from "../../node/src/metrics.ts";
 
 /** The raftkv_follower_match_index series as peer -> value. */
 async function matchSeries(): Promise<Record<string, number>> {
@@ -74,4 +81,25 @@ test("client requests: one series per route, method, code and forwarded, as befo
   assert.match(text, /^raftkv_http_request_seconds_bucket\{le="0\.0005",route="\/key\/\{key\}",method="GET"\} 3$/m);
   assert.match(text, /^raftkv_http_request_seconds_bucket\{le="0\.025",route="\/key\/\{key\}",method="GET"\} 4$/m);
   assert.match(text, /^raftkv_http_request_seconds_sum\{route="\/key",method="POST"\} 2$/m);
+});
+
+test("the Raft gauges are filled from their source when a scrape reads them, not before", async () => {
+  let calls = 0;
+  let term = 7;
+  setRaftGaugeSource(() => {
+    calls++;
+    metrics.term.set(term);
+  });
+  try {
+    assert.equal(calls, 0);
+    assert.match(await registry.metrics(), /^raftkv_term 7$/m);
+    assert.ok(calls > 0, "the scrape asked the source");
+    term = 8;
+    assert.match(await registry.metrics(), /^raftkv_term 8$/m, "each scrape reads the current state");
+  } finally {
+    setRaftGaugeSource(undefined);
+  }
+  const before = calls;
+  await registry.metrics();
+  assert.equal(calls, before, "no source: the gauges keep their last values");
 });

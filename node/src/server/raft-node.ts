@@ -15,7 +15,7 @@ import type { ApplyResult, KvStore } from "../kv/kv-store.ts";
 import { decodeSnapshot } from "../kv/snapshot-format.ts";
 import type { Logger } from "../log.ts";
 import { encodeMemberRecord, type MemberAddress, type MembershipBook } from "../membership-book.ts";
-import { metrics } from "../metrics.ts";
+import { metrics, setRaftGaugeSource } from "../metrics.ts";
 import { RaftCore } from "../raft/core.ts";
 import type { CoreOptions } from "../raft/options.ts";
 import type { ConfChange, Message, Outcome, PersistedState, Ready, SoftState } from "../raft/types.ts";
@@ -150,6 +150,8 @@ export class RaftNode {
       else setTimeout(() => this.#schedule(), delay);
     });
     updateRaftGauges(this.core, this.#applies.applied);
+    // The gauges are filled when read (a scrape), from the node created last: the one a process runs.
+    setRaftGaugeSource(() => updateRaftGauges(this.core, this.#applies.applied));
   }
 
   /** Highest index applied to the KV store. */
@@ -382,7 +384,6 @@ export class RaftNode {
       if (this.#dirty) break;
     }
     this.#snapshots.maybe(this.#applies.applied);
-    updateRaftGauges(this.core, this.#applies.applied);
     this.onCycle();
   }
 
