@@ -7,6 +7,7 @@
 import type { ErrorCode } from "../errors.ts";
 import type { JsonValue } from "../kv/command.ts";
 import type { KeyValue } from "../kv/kv-store.ts";
+import type { KvPairs } from "../kv/set-pairs.ts";
 
 /** How fresh a read must be: `linearizable` (ReadIndex on the leader) or `stale` (local state). */
 export type Consistency = "linearizable" | "stale";
@@ -69,8 +70,8 @@ export interface KvNode {
    * leader would give; failures in transit are NO_LEADER (never reached it) or UNAVAILABLE (unknown).
    */
   readonly remote?: KvWrites | undefined;
-  /** Sets every key of `kv` in one Raft entry; resolves once applied on this node. */
-  set(kv: Record<string, JsonValue>): Promise<{ index: number }>;
+  /** Sets every key of `kv` (no key twice) in one Raft entry; resolves once applied on this node. */
+  set(kv: KvPairs): Promise<{ index: number }>;
   /** Deletes keys in one entry; resolves with how many existed. */
   del(keys: string[]): Promise<{ index: number; deleted: number }>;
   /** Compare-and-set (expect null = absent; `del` deletes on match). */

@@ -54,6 +54,16 @@ function plainString(text: string, i: number): { value: string; end: number } | 
   return { value: text.slice(i + 1, close), end: close + 1 };
 }
 
+/** The text of a set command of these pairs: what encodeCommand writes for the object they make. */
+export function encodeSetPairs(pairs: KvPairs): string {
+  let text = `${SET_PREFIX}{`;
+  for (let i = 0; i < pairs.length; i++) {
+    const [k, v] = pairs[i] as [string, JsonValue];
+    text += `${i === 0 ? "" : ","}${JSON.stringify(k)}:${JSON.stringify(v)}`;
+  }
+  return `${text}}}`;
+}
+
 /** The pairs of a set command's text when it is plain (see readPlainPairs); undefined otherwise. */
 export function plainSetPairs(text: string): KvPairs | undefined {
   if (!text.startsWith(SET_PREFIX)) return undefined;

@@ -17,6 +17,7 @@ import { ERROR_TABLE, type ErrorCode } from "../errors.ts";
 import { isSetCommand } from "../kv/apply.ts";
 import { type Command, encodeCommand, type JsonValue } from "../kv/command.ts";
 import type { ApplyResult, KeyValue } from "../kv/kv-store.ts";
+import { encodeSetPairs, type KvPairs } from "../kv/set-pairs.ts";
 import type { DiskGuard } from "../storage/disk-guard.ts";
 import type { ProposeAnswer } from "../transport/protocol.ts";
 import { ForwardError, type RaftTransport } from "../transport/raft-transport.ts";
@@ -63,18 +64,18 @@ export class NodeApi implements KvNode {
     if (this.closed) throw new NodeError("UNAVAILABLE", "node is shutting down");
   }
 
-  async #write(cmd: Command, remote = false): Promise<{ index: number; result: ApplyResult }> {
+  /** Proposes a command's text (`isSet`: its answer does not depend on the state), here or on the leader. */
+  async #write(data: string, isSet: boolean, remote: boolean): Promise<{ index: number; result: ApplyResult }> {
     this.#open();
     // During an election, wait (bounded) for its outcome rather than fail at once.
     if (this.#node.core.lead === "") await this.#node.waitForLeader(this.#facts.transferTimeoutMs);
     // Checked where the entry would be proposed: a follower forwards, and the leader checks its own disk.
     const disk = this.#facts.disk;
     if (disk?.low && this.isLeader()) throw storageFull(this.id, disk);
-    const data = encodeCommand(cmd);
     const r =
       remote && !this.isLeader()
         ? await this.#forward(data)
-        : await this.#node.propose(data, cmd.op === "set" ? SET_APPLIED : undefined);
+        : await this.#node.propose(data, isSet ? SET_APPLIED : undefined);
     if (r.result.op === "invalid") throw new NodeError("BAD_BODY", r.result.error);
     return r;
   }
@@ -133,13 +134,13 @@ export class NodeApi implements KvNode {
     );
   }
 
-  #set = async (kv: Record<string, JsonValue>, remote: boolean): Promise<{ index: number }> => {
-    const r = await this.#write({ op: "set", kv }, remote);
+  #set = async (kv: KvPairs, remote: boolean): Promise<{ index: number }> => {
+    const r = await this.#write(encodeSetPairs(kv), true, remote);
     return { index: r.index };
   };
 
   #del = async (keys: string[], remote: boolean): Promise<{ index: number; deleted: number }> => {
-    const r = await this.#write({ op: "del", keys }, remote);
+    const r = await this.#write(encodeCommand({ op: "del", keys }), false, remote);
     return { index: r.index, deleted: r.result.op === "del" ? r.result.deleted : 0 };
   };
 
@@ -153,7 +154,7 @@ export class NodeApi implements KvNode {
     const cmd: Command = del
       ? { op: "cas", key, expect, del: true }
       : { op: "cas", key, expect, value: value as JsonValue };
-    const r = await this.#write(cmd, remote);
+    const r = await this.#write(encodeCommand(cmd), false, remote);
     if (r.result.op !== "cas") throw new NodeError("INTERNAL", `cas applied as ${r.result.op}`);
     return { ok: r.result.ok, current: r.result.current, index: r.index };
   };
@@ -171,7 +172,7 @@ export class NodeApi implements KvNode {
   };
 
   /** Sets keys in one entry. */
-  set(kv: Record<string, JsonValue>): Promise<{ index: number }> {
+  set(kv: KvPairs): Promise<{ index: number }> {
     return this.#set(kv, false);
   }
 

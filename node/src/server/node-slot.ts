@@ -11,6 +11,7 @@ import { NodeError } from "../api/kv-node.ts";
 import type { ErrorCode } from "../errors.ts";
 import type { JsonValue } from "../kv/command.ts";
 import type { KeyValue } from "../kv/kv-store.ts";
+import type { KvPairs } from "../kv/set-pairs.ts";
 
 /** A node that serves nothing: every call is refused with `code` (e.g. NOT_READY, STORAGE_FULL). */
 export class StandInNode implements KvNode {
@@ -34,7 +35,7 @@ export class StandInNode implements KvNode {
   }
 
   /** Refused. */
-  set(_kv: Record<string, JsonValue>): Promise<{ index: number }> {
+  set(_kv: KvPairs): Promise<{ index: number }> {
     return Promise.reject(this.#error());
   }
 
@@ -126,7 +127,7 @@ export class NodeSlot implements KvNode {
   }
 
   /** Delegated. */
-  set(kv: Record<string, JsonValue>): Promise<{ index: number }> {
+  set(kv: KvPairs): Promise<{ index: number }> {
     return this.#current.set(kv);
   }
 

@@ -20,6 +20,7 @@ import type { Command, JsonValue } from "../../../node/src/kv/command.ts";
 import { encodeCommand } from "../../../node/src/kv/command.ts";
 import type { KeyValue } from "../../../node/src/kv/kv-store.ts";
 import { MemoryKv } from "../../../node/src/kv/memory-kv.ts";
+import type { KvPairs } from "../../../node/src/kv/set-pairs.ts";
 
 /** Who this fake thinks leads. */
 export type Role =
@@ -68,9 +69,9 @@ export class FakeNode implements KvNode {
     return { index, result };
   }
 
-  async set(kv: Record<string, JsonValue>) {
-    this.calls.push(`set ${Object.keys(kv).join(",")}`);
-    const { index } = await this.#apply({ op: "set", kv });
+  async set(kv: KvPairs) {
+    this.calls.push(`set ${kv.map(([k]) => k).join(",")}`);
+    const { index } = await this.#apply({ op: "set", kv: Object.fromEntries(kv) });
     return { index };
   }
 

@@ -17,7 +17,6 @@ import { type ApiOptions, createApiApp, hotRoutesOf } from "../../../node/src/ap
 import { createClientServer } from "../../../node/src/api/client-server.ts";
 import { type KvNode, type KvWrites, NodeError } from "../../../node/src/api/kv-node.ts";
 import { createLeanPath } from "../../../node/src/api/lean-path.ts";
-import type { JsonValue } from "../../../node/src/kv/command.ts";
 import { NodeSlot, StandInNode } from "../../../node/src/server/node-slot.ts";
 import { FakeNode } from "./fake-node.ts";
 import { freePort } from "./helpers.ts";
@@ -231,7 +230,7 @@ class RemoteFollower extends FakeNode {
   get remote(): KvWrites {
     return {
       leader: () => ({ id: "n1", httpUrl: this.leaderUrl }),
-      set: async (kv: Record<string, JsonValue>) => {
+      set: async (kv) => {
         if (this.failWith) throw new NodeError(this.failWith, `remote ${this.failWith}`, { id: "n1", httpUrl: "" });
         return this.leaderNode.set(kv);
       },
