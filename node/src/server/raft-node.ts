@@ -377,12 +377,7 @@ export class RaftNode {
     this.#inputs = [];
     for (const f of inputs) f();
     this.#reads.start(this.core, this.book, this.#d.tickMs);
-    while (this.core.hasReady()) {
-      await this.#handleReady();
-      // Input that arrived during the write is stepped first: what is left of this Ready (the new commit
-      // index, say) then leaves with it, in one message per follower and one synced write.
-      if (this.#dirty) break;
-    }
+    while (this.core.hasReady()) await this.#handleReady();
     this.#snapshots.maybe(this.#applies.applied);
     this.onCycle();
   }
