@@ -7,7 +7,7 @@ import { MAIN } from "./options.ts";
 import type { System } from "./system.ts";
 import { benchNodeEnv, ctlAgent, freePort, http, type Proc, rssOf, startProc, stopProc, waitFor } from "./util.ts";
 
-/** Three raftkv nodes from MAIN, with data in a temp dir; started by create(). */
+/** Three raftkv nodes from MAIN (or another program), with data in a temp dir; started by create(). */
 export class Raftkv implements System {
   name = "raftkv";
   ports: number[] = [];
@@ -16,13 +16,16 @@ export class Raftkv implements System {
   procs: Array<Proc | undefined> = [];
   dir = mkdtempSync(join(tmpdir(), "raftkv-bench-"));
   extraEnv: Record<string, string>;
+  /** The node program (a checkout's node/src/main.ts). */
+  main: string;
 
-  constructor(extraEnv: Record<string, string> = {}) {
+  constructor(extraEnv: Record<string, string> = {}, main = MAIN) {
     this.extraEnv = extraEnv;
+    this.main = main;
   }
 
-  static async create(n: number, extraEnv: Record<string, string> = {}): Promise<Raftkv> {
-    const s = new Raftkv(extraEnv);
+  static async create(n: number, extraEnv: Record<string, string> = {}, main = MAIN): Promise<Raftkv> {
+    const s = new Raftkv(extraEnv, main);
     for (let i = 0; i < n; i++) await s.addSlot();
     for (let i = 0; i < n; i++) s.start(i, n);
     await s.leader();
@@ -61,7 +64,7 @@ export class Raftkv implements System {
       ...benchNodeEnv(),
       ...this.extraEnv,
     };
-    const args = [...(process.env.BENCH_NODE_ARGS?.split(" ").filter(Boolean) ?? []), MAIN];
+    const args = [...(process.env.BENCH_NODE_ARGS?.split(" ").filter(Boolean) ?? []), this.main];
     this.procs[i] = startProc(process.execPath, args, env);
   }
 

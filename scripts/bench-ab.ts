@@ -1,0 +1,77 @@
+/**
+ * Paired A/B of two raftkv builds (or settings) under the bench's closed-loop load: two 3-node clusters run
+ * side by side and short windows alternate between them, so the machine's swings (±20% between windows of
+ * one build here) fall on both. Prints each side's median ops/s and the median of the per-round ratios B/A.
+ *
+ *   node scripts/bench-ab.ts --a ../old/node/src/main.ts [--b node/src/main.ts] [--a-env "K=V ..."]
+ *     [--b-env "K=V ..."] [--clients 64] [--rounds 10] [--window 2500]
+ *
+ * A ratio is a measurement, not a test: nothing here fails on a number.
+ */
+
+import { join } from "node:path";
+import { drive, type Workload } from "./bench/load.ts";
+import { MAIN } from "./bench/options.ts";
+import { Raftkv } from "./bench/raftkv.ts";
+
+const argv = process.argv.slice(2);
+const opt = (n: string, d: string) => {
+  const i = argv.indexOf(n);
+  return i >= 0 ? (argv[i + 1] ?? d) : d;
+};
+const envOf = (s: string) =>
+  Object.fromEntries(
+    s
+      .split(" ")
+      .filter((kv) => kv.includes("="))
+      .map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]),
+  );
+const progOf = (p: string) => (p.startsWith("/") ? p : join(process.cwd(), p));
+
+const a = { main: progOf(opt("--a", MAIN)), env: envOf(opt("--a-env", "")) };
+const b = { main: progOf(opt("--b", MAIN)), env: envOf(opt("--b-env", "")) };
+const rounds = Number(opt("--rounds", "10"));
+const windowMs = Number(opt("--window", "2500"));
+const w: Workload = {
+  name: "write 256 B",
+  clients: Number(opt("--clients", "64")),
+  writes: 1,
+  valueBytes: 256,
+  stale: false,
+};
+
+const median = (x: number[]) => [...x].sort((p, q) => p - q)[Math.floor(x.length / 2)] ?? Number.NaN;
+
+const ca = await Raftkv.create(3, a.env, a.main);
+const cb = await Raftkv.create(3, b.env, b.main);
+try {
+  await drive(ca, w, 0, 1500);
+  await drive(cb, w, 0, 1500);
+  const opsA: number[] = [];
+  const opsB: number[] = [];
+  const ratios: number[] = [];
+  for (let r = 0; r < rounds; r++) {
+    // Who goes first alternates too.
+    const order = r % 2 === 0 ? [ca, cb] : [cb, ca];
+    const got = new Map<Raftkv, number>();
+    for (const c of order) {
+      const res = await drive(c, w, 400, windowMs);
+      if (res.errors > 0) console.log(`round ${r + 1}: ${res.errors} errors on ${c === ca ? "A" : "B"}`);
+      got.set(c, res.opsPerSec);
+    }
+    const [x, y] = [got.get(ca) ?? 0, got.get(cb) ?? 0];
+    opsA.push(x);
+    opsB.push(y);
+    ratios.push(y / x);
+    console.log(`round ${r + 1}: A ${Math.round(x)}/s, B ${Math.round(y)}/s, B/A ${(y / x).toFixed(3)}`);
+  }
+  console.log(`A ${a.main} ${JSON.stringify(a.env)}\nB ${b.main} ${JSON.stringify(b.env)}`);
+  console.log(
+    `${w.name} x${w.clients}: A median ${Math.round(median(opsA))}/s, B median ${Math.round(median(opsB))}/s, ` +
+      `B/A median ${median(ratios).toFixed(3)} (${ratios.filter((r) => r > 1).length} of ${rounds} rounds above 1)`,
+  );
+} finally {
+  await ca.stop();
+  await cb.stop();
+}
+process.exit(0);
