@@ -33,6 +33,8 @@ import { AppliedWaiters, ProposalWaiters } from "./waiters.ts";
 
 /** How long a commit-index-only hard state may wait for a write to ride along with. */
 const LAZY_COMMIT_MS = 100;
+/** The committed series, bound once: a labelled inc() hashes its labels on every call (one per write). */
+const proposalsCommitted = metrics.proposals.labels({ result: "committed" });
 /** Everything a RaftNode runs on. */
 export interface RaftNodeDeps {
   core: CoreOptions;
@@ -295,7 +297,7 @@ export class RaftNode {
         this.proposals.wait(out.index, out.term, this.#d.requestTimeoutMs, atCommit).then(
           (result) => {
             end();
-            metrics.proposals.inc({ result: "committed" });
+            proposalsCommitted.inc();
             resolve({ index: out.index, result });
           },
           (e: Error) => {
