@@ -413,6 +413,10 @@ export class RaftNode {
     // The leader's appends leave now and its own write runs meanwhile (the core marks which may: see Ready).
     const early = TEST_BUG_ACK_BEFORE_FSYNC ? undefined : rd.sendBeforePersist;
     if (early) this.#d.transport.send(early);
+    // Answers given at commit leave now, not after this Ready's write: a committed entry is durable on a
+    // majority whatever happens to this node's write (the leader counts its own copy only once durable,
+    // and a follower learns a commit index only from such a leader), and the answer needs no apply.
+    if (rd.committed.length > 0) this.proposals.committed(rd.committed);
     // A newer hard state replaces one still waiting to be written.
     if (rd.hardState && rd.mustSync) this.#dropLazyHardState();
     if (rd.hardState || rd.entries.length > 0 || rd.snapshot) {
@@ -458,10 +462,7 @@ export class RaftNode {
       await this.#applies.drained();
       await this.#applies.restore(rd.snapshot.data, rd.snapshot.meta.index);
     }
-    if (rd.committed.length > 0) {
-      this.proposals.committed(rd.committed);
-      this.#applies.queue(rd.committed);
-    }
+    if (rd.committed.length > 0) this.#applies.queue(rd.committed);
     // Only after applying: a leader that removed itself steps down in the step that commits the removal,
     // and that change (committed in this Ready) must answer success, not "leadership lost".
     if (lostLeadership) {

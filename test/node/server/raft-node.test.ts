@@ -8,6 +8,7 @@ import { encodeCommand } from "../../../node/src/kv/command.ts";
 import { silentLogger } from "../../../node/src/log.ts";
 import { MembershipBook } from "../../../node/src/membership-book.ts";
 import { RaftCore } from "../../../node/src/raft/core.ts";
+import type { Message } from "../../../node/src/raft/types.ts";
 import { RaftNode } from "../../../node/src/server/raft-node.ts";
 import { recoverState } from "../../../node/src/server/recover.ts";
 import { localSnapshotBook } from "../../../node/src/server/snapshot-envelope.ts";
@@ -154,4 +155,114 @@ test("without a ratio a snapshot follows every SNAPSHOT_THRESHOLD entries; the b
   // 2000 bytes are about 15 entries of ~130 bytes: a snapshot every ~15 entries despite the ratio.
   t.diagnostic(`snapshot indexes with the cap: ${[...b].join(", ")}`);
   assert.ok(b.size >= 8, `${b.size} distinct snapshot indexes`);
+});
+
+test("an answer given at commit does not wait for the write of the Ready that commits it", async (t) => {
+  // Node a runs for real (memory storage); its one peer b is a bare core that persists at once, and the
+  // test decides when b's answers reach a.
+  const storage = await openStorage("memory", "");
+  const incA = storage.log.incarnation;
+  const voters = { voters: { a: incA, b: "inc-b" }, learners: {} };
+  const boot = RaftCore.bootstrap(incA, voters);
+  await storage.log.save({ hardState: boot.hardState, entries: boot.entries, snapshotRestore: false });
+  const b = new RaftCore(
+    { id: "b", seed: 2, electionTicks: 1000, heartbeatTicks: 1 },
+    RaftCore.bootstrap("inc-b", voters),
+  );
+  let hold = false;
+  const held: Message[] = [];
+  let node: RaftNode | undefined;
+  // While held, b's acknowledgements of appends wait; its heartbeat answers pass (a keeps its quorum).
+  const fromB = (msgs: Message[]) => {
+    const pass = hold ? msgs.filter((m) => m.type !== "appResp") : msgs;
+    if (hold) held.push(...msgs.filter((m) => m.type === "appResp"));
+    if (pass.length > 0) node?.deliver(pass);
+  };
+  const transport = {
+    send(msgs: readonly Message[]) {
+      for (const m of msgs) if (m.to === "b") b.step(m);
+      const out: Message[] = [];
+      while (b.hasReady()) {
+        const rd = b.ready();
+        out.push(...rd.messages);
+        b.advance(rd);
+      }
+      // Answers travel in a later turn, as over a socket.
+      setImmediate(() => fromB(out));
+    },
+  } as unknown as RaftTransport;
+  const dataA = set("ka", 1);
+  const dataB = set("kb", 2);
+  // Saves that carry B's entry wait for the gate.
+  let openGate: () => void = () => {};
+  const gate = new Promise<void>((r) => (openGate = r));
+  const save = storage.log.save.bind(storage.log);
+  storage.log.save = async (req) => {
+    if (req.entries.some((e) => e.data === dataB)) await gate;
+    return save(req);
+  };
+  const stored = await storage.log.load();
+  assert.ok(stored);
+  node = new RaftNode({
+    core: { id: "a", seed: 1, electionTicks: 20, heartbeatTicks: 1 },
+    persisted: await recoverState(stored, storage.kv, new MembershipBook(), silentLogger),
+    log: storage.log,
+    kv: storage.kv,
+    book: new MembershipBook(),
+    transport,
+    logger: silentLogger,
+    tickMs: 5,
+    snapshotThreshold: 1000,
+    requestTimeoutMs: 5000,
+    onFatal: (e) => assert.fail(e),
+  });
+  const n = node;
+  n.start();
+  t.after(async () => {
+    openGate();
+    hold = false;
+    await n.stop();
+  });
+  const until = async (what: string, f: () => boolean, why: () => string = () => "") => {
+    const end = Date.now() + 3000;
+    while (!f() && Date.now() < end) await new Promise((r) => setTimeout(r, 2));
+    assert.ok(f(), `${what} ${why()}`);
+  };
+  await until(
+    "a leads, its first entry committed",
+    () => n.core.state === "leader" && n.core.log.committed >= 2,
+    () => JSON.stringify({ a: n.core.status(), b: b.status() }),
+  );
+
+  const SET = { op: "set", ok: true } as const;
+  hold = true;
+  let answeredA = false;
+  const a = n.propose(dataA, SET).then((r) => {
+    answeredA = true;
+    return r;
+  });
+  await until("A is durable on a, and b's acknowledgement is held", () => {
+    const last = n.core.log.lastIndex();
+    return n.core.log.stable >= last && held.some((m) => m.type === "appResp" && (m.index ?? 0) >= last);
+  });
+  assert.equal(answeredA, false, "A is not committed before b's acknowledgement arrives");
+  // b's acknowledgement (it commits A) and the proposal of B reach a in the same turn: one Ready commits
+  // A and carries B, whose write is held.
+  hold = false;
+  n.deliver(held.splice(0));
+  let answeredB = false;
+  const pb = n.propose(dataB, SET).then(() => {
+    answeredB = true;
+  });
+  pb.catch(() => {}); // awaited below; a failure above must not leave it unhandled
+  const r = await Promise.race([a, new Promise<undefined>((res) => setTimeout(() => res(undefined), 2000))]);
+  assert.ok(r, "A was answered while the write of the Ready that committed it was still held");
+  assert.deepEqual(r.result, SET);
+  assert.equal(answeredB, false, "B is not answered before its own write");
+  openGate();
+  await pb;
+  assert.ok(answeredB);
+  await n.readBarrier();
+  assert.equal(await n.kv.get("ka"), 1);
+  assert.equal(await n.kv.get("kb"), 2);
 });
