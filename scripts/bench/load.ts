@@ -39,8 +39,17 @@ export function valueFor(key: string, bytes: number): string {
 
 let runCounter = 0;
 
-/** Closed loop: `clients` workers, each with its own member (round robin), until the window ends. */
-export async function drive(sys: System, w: Workload, warmupMs: number, windowMs: number): Promise<RunResult> {
+/**
+ * Closed loop: `clients` workers, each with its own member (round robin from member `first`), until the
+ * window ends.
+ */
+export async function drive(
+  sys: System,
+  w: Workload,
+  warmupMs: number,
+  windowMs: number,
+  first = 0,
+): Promise<RunResult> {
   const run = ++runCounter;
   const agents = sys.ports.map(
     () => new Agent({ keepAlive: true, maxSockets: Math.max(1, Math.ceil(w.clients / sys.ports.length) + 1) }),
@@ -58,7 +67,7 @@ export async function drive(sys: System, w: Workload, warmupMs: number, windowMs
   const cpu0 = pids.reduce((a, p) => a + cpuOf(p), 0);
   await Promise.all(
     Array.from({ length: w.clients }, async (_, c) => {
-      const m = c % sys.ports.length;
+      const m = (c + first) % sys.ports.length;
       const port = sys.ports[m] as number;
       const agent = agents[m] as Agent;
       for (let i = 0; ; i++) {
