@@ -51,8 +51,12 @@ export interface TransportOptions {
 
 const TIMEOUT_MS: Record<Lane, number> = { append: 5000, vote: 2000, snapshot: 30_000, "timeout-now": 2000 };
 
-/** Batches in flight on an append stream (acknowledgements are coalesced, so the window is wide). */
-const STREAM_INFLIGHT = 8;
+/**
+ * Batches in flight on an append stream. Acknowledgements are coalesced (one per ACK_EVERY batches, or a
+ * few ms after the first), so the window must hold several acknowledgements' worth: at 8, with the
+ * receiver waiting for 16, a sender of more than 8 batches per 5 ms stalled on every window.
+ */
+export const STREAM_INFLIGHT = 32;
 /** After a peer refused the stream upgrade (an older version: 404), its appends go over HTTP this long. */
 const STREAM_RETRY_MS = 60_000;
 

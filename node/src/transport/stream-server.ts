@@ -16,8 +16,11 @@ import { type AckFrame, STREAM_PATH, STREAM_PROTOCOL } from "./peer-stream.ts";
 import { encodeFrame, FrameReader, FrameTooLarge } from "./stream-frames.ts";
 import { writeInTurn } from "./turn-writes.ts";
 
-/** Acknowledge at once after this many batches (the sender's window is larger). */
-const ACK_EVERY = 16;
+/**
+ * Acknowledge at once after this many batches. It must stay well below the sender's window
+ * (STREAM_INFLIGHT in raft-transport.ts): a sender whose window fills first waits out ACK_DELAY_MS.
+ */
+export const ACK_EVERY = 8;
 /** Otherwise acknowledge this long after the first batch not yet acknowledged. */
 const ACK_DELAY_MS = 5;
 /** A stream with no frame for this long is closed (heartbeats arrive every tick). */
@@ -42,6 +45,8 @@ export interface StreamServerOptions {
   propose: (datas: unknown) => Promise<{ answers: unknown } | Refusal>;
   /** Logs a refused upgrade. */
   onRefused: (reason: string, req: IncomingMessage) => void;
+  /** The acknowledgement delay (ACK_DELAY_MS unless set: tests). */
+  ackDelayMs?: number;
 }
 
 const REASONS: Record<number, string> = { 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found" };
@@ -137,7 +142,7 @@ export function serveStreams(server: Server, o: StreamServerOptions): () => void
         taken++;
       }
       if (taken - acked >= ACK_EVERY) ack();
-      else if (taken > acked) timer ??= setTimeout(() => ack(), ACK_DELAY_MS);
+      else if (taken > acked) timer ??= setTimeout(() => ack(), o.ackDelayMs ?? ACK_DELAY_MS);
     };
     socket.on("data", onData);
     socket.on("close", () => {

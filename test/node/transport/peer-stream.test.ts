@@ -12,7 +12,8 @@ import { silentLogger } from "../../../node/src/log.ts";
 import type { Message } from "../../../node/src/raft/types.ts";
 import { PeerStream, STREAM_PATH } from "../../../node/src/transport/peer-stream.ts";
 import { createRaftApp, listenRaft, type RaftHandler } from "../../../node/src/transport/raft-server.ts";
-import { RaftTransport } from "../../../node/src/transport/raft-transport.ts";
+import { RaftTransport, STREAM_INFLIGHT } from "../../../node/src/transport/raft-transport.ts";
+import { ACK_EVERY, serveStreams } from "../../../node/src/transport/stream-server.ts";
 
 const hb = (tick: number): Message => ({
   type: "heartbeat",
@@ -329,4 +330,45 @@ test("a leader without streams (an older version: 404) gets forwarded proposals 
   const tr = transportTo(`127.0.0.1:${(old.address() as AddressInfo).port}`);
   t.after(() => tr.close());
   assert.deepEqual(await tr.propose("b", "x", 2000), { index: 1, result: "x" });
+});
+
+test("a full batch count is acknowledged at once, without the delay, and the sender's window holds several", async (t) => {
+  // The stall this prevents: a window of 8 against acknowledgements every 16 made a sender of more than
+  // 8 batches per ACK_DELAY_MS wait out the delay each time (follower reads at one client: p90 3.6 ms).
+  assert.ok(STREAM_INFLIGHT >= 2 * ACK_EVERY, `window ${STREAM_INFLIGHT}, acknowledged every ${ACK_EVERY}`);
+  const got: unknown[] = [];
+  const server: Server = createHttpServer((_req, res) => res.writeHead(404).end());
+  serveStreams(server, {
+    secret: "s",
+    clusterId: "c",
+    maxBodyBytes: 1 << 16,
+    deliver: (body) => {
+      got.push(body);
+      return undefined;
+    },
+    propose: async () => ({ answers: [] }),
+    onRefused: () => {},
+    ackDelayMs: 60_000, // only a full count can acknowledge within the test
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const s = new PeerStream({
+    resolve: () => `127.0.0.1:${(server.address() as AddressInfo).port}`,
+    headers: headers("s"),
+    timeoutMs: 120_000,
+  });
+  t.after(() => {
+    s.close();
+    server.close();
+    server.closeAllConnections();
+  });
+  const bounded = <T>(p: Promise<T>, ms: number) =>
+    Promise.race([p, new Promise<"late">((r) => setTimeout(() => r("late"), ms).unref())]);
+  const full = Promise.all(Array.from({ length: ACK_EVERY }, (_, i) => s.send(batch(hb(i)))));
+  assert.deepEqual(await bounded(full, 5000), Array(ACK_EVERY).fill(204));
+  assert.equal(got.length, ACK_EVERY);
+  // One batch alone waits for the delay.
+  const one = s.send(batch(hb(ACK_EVERY)));
+  one.catch(() => {});
+  assert.equal(await bounded(one, 200), "late");
+  assert.equal(got.length, ACK_EVERY + 1, "delivered, not yet acknowledged");
 });
