@@ -9,11 +9,12 @@ import { silentLogger } from "../../../node/src/log.ts";
 import { MembershipBook } from "../../../node/src/membership-book.ts";
 import { RaftCore } from "../../../node/src/raft/core.ts";
 import type { Message } from "../../../node/src/raft/types.ts";
-import { RaftNode } from "../../../node/src/server/raft-node.ts";
+import type { RaftNode } from "../../../node/src/server/raft-node.ts";
 import { recoverState } from "../../../node/src/server/recover.ts";
 import { localSnapshotBook } from "../../../node/src/server/snapshot-envelope.ts";
 import { type NodeStorage, openStorage } from "../../../node/src/storage/open-storage.ts";
 import { RaftTransport } from "../../../node/src/transport/raft-transport.ts";
+import { startNode } from "./node-harness.ts";
 
 async function oneNode(
   t: TestContext,
@@ -36,25 +37,8 @@ async function oneNode(
     resolve: () => undefined,
     logger: silentLogger,
   });
-  const node = new RaftNode({
-    core: { id: "a", seed: 1, electionTicks: 3, heartbeatTicks: 1 },
-    persisted,
-    log: storage.log,
-    kv: storage.kv,
-    book,
-    transport,
-    logger: silentLogger,
-    tickMs: 5,
-    snapshotThreshold,
-    ...ratio,
-    requestTimeoutMs: 2000,
-    onFatal: (e) => assert.fail(e),
-  });
-  node.start();
-  t.after(async () => {
-    await node.stop();
-    transport.close();
-  });
+  const node = startNode(t, storage, persisted, transport, { book, snapshotThreshold, ...ratio });
+  t.after(() => transport.close());
   const end = Date.now() + 2000;
   while (node.core.state !== "leader" && Date.now() < end) await new Promise((r) => setTimeout(r, 5));
   assert.equal(node.core.state, "leader");
@@ -203,26 +187,17 @@ test("an answer given at commit does not wait for the write of the Ready that co
   };
   const stored = await storage.log.load();
   assert.ok(stored);
-  node = new RaftNode({
-    core: { id: "a", seed: 1, electionTicks: 20, heartbeatTicks: 1 },
-    persisted: await recoverState(stored, storage.kv, new MembershipBook(), silentLogger),
-    log: storage.log,
-    kv: storage.kv,
-    book: new MembershipBook(),
-    transport,
-    logger: silentLogger,
-    tickMs: 5,
-    snapshotThreshold: 1000,
-    requestTimeoutMs: 5000,
-    onFatal: (e) => assert.fail(e),
-  });
-  const n = node;
-  n.start();
-  t.after(async () => {
+  t.after(() => {
     openGate();
     hold = false;
-    await n.stop();
   });
+  const persisted = await recoverState(stored, storage.kv, new MembershipBook(), silentLogger);
+  // Election timeouts of 100–200 ms: holding b's acknowledgements for a moment must not look like a lost quorum.
+  node = startNode(t, storage, persisted, transport, {
+    core: { id: "a", seed: 1, electionTicks: 20, heartbeatTicks: 1 },
+    requestTimeoutMs: 5000,
+  });
+  const n = node;
   const until = async (what: string, f: () => boolean, why: () => string = () => "") => {
     const end = Date.now() + 3000;
     while (!f() && Date.now() < end) await new Promise((r) => setTimeout(r, 2));

@@ -16,6 +16,7 @@ import type { LeveldbLogStore } from "../../../node/src/storage/leveldb-log-stor
 import { StorageError } from "../../../node/src/storage/open-level.ts";
 import { openStorage } from "../../../node/src/storage/open-storage.ts";
 import { RaftTransport } from "../../../node/src/transport/raft-transport.ts";
+import { startNode } from "../server/node-harness.ts";
 import { tempDir } from "./helpers.ts";
 
 test("a checksum failure on a KV read is fatal for the node (StorageError CORRUPT to onFatal, once)", async (t) => {
@@ -33,22 +34,8 @@ test("a checksum failure on a KV read is fatal for the node (StorageError CORRUP
     logger: silentLogger,
   });
   const fatal: Error[] = [];
-  const node = new RaftNode({
-    core: { id: "a", seed: 1, electionTicks: 3, heartbeatTicks: 1 },
-    persisted,
-    log: storage.log,
-    kv: storage.kv,
-    book: new MembershipBook(),
-    transport,
-    logger: silentLogger,
-    tickMs: 5,
-    snapshotThreshold: 1000,
-    requestTimeoutMs: 2000,
-    onFatal: (e) => fatal.push(e),
-  });
-  node.start();
+  const node = startNode(t, storage, persisted, transport, { onFatal: (e) => fatal.push(e) });
   t.after(async () => {
-    await node.stop();
     transport.close();
     await storage.close();
   });
