@@ -8,15 +8,14 @@ import { RaftNode, type RaftNodeDeps } from "../../../node/src/server/raft-node.
 import type { NodeStorage } from "../../../node/src/storage/open-storage.ts";
 import type { RaftTransport } from "../../../node/src/transport/raft-transport.ts";
 
-/** Starts node "a" (5 ms ticks); `more` overrides any setting; the node is stopped when the test ends. */
-export function startNode(
-  t: Pick<TestContext, "after">,
+/** The settings of node "a" (5 ms ticks) over `storage` and `transport`; `more` overrides any of them. */
+export function nodeDeps(
   storage: NodeStorage,
   persisted: PersistedState,
   transport: RaftTransport,
   more: Partial<RaftNodeDeps> = {},
-): RaftNode {
-  const node = new RaftNode({
+): RaftNodeDeps {
+  return {
     core: { id: "a", seed: 1, electionTicks: 3, heartbeatTicks: 1 },
     persisted,
     log: storage.log,
@@ -29,7 +28,18 @@ export function startNode(
     requestTimeoutMs: 2000,
     onFatal: (e) => assert.fail(e),
     ...more,
-  });
+  };
+}
+
+/** Starts node "a" with nodeDeps; it is stopped when the test ends. */
+export function startNode(
+  t: Pick<TestContext, "after">,
+  storage: NodeStorage,
+  persisted: PersistedState,
+  transport: RaftTransport,
+  more: Partial<RaftNodeDeps> = {},
+): RaftNode {
+  const node = new RaftNode(nodeDeps(storage, persisted, transport, more));
   node.start();
   t.after(() => node.stop());
   return node;

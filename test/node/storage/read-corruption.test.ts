@@ -16,7 +16,7 @@ import type { LeveldbLogStore } from "../../../node/src/storage/leveldb-log-stor
 import { StorageError } from "../../../node/src/storage/open-level.ts";
 import { openStorage } from "../../../node/src/storage/open-storage.ts";
 import { RaftTransport } from "../../../node/src/transport/raft-transport.ts";
-import { startNode } from "../server/node-harness.ts";
+import { nodeDeps, startNode } from "../server/node-harness.ts";
 import { tempDir } from "./helpers.ts";
 
 test("a checksum failure on a KV read is fatal for the node (StorageError CORRUPT to onFatal, once)", async (t) => {
@@ -71,19 +71,7 @@ test("errors that are not damage (e.g. bad input to the KV store) are not fatal"
   });
   t.after(() => transport.close());
   const fatal: Error[] = [];
-  const node = new RaftNode({
-    core: { id: "a", seed: 1, electionTicks: 3, heartbeatTicks: 1 },
-    persisted,
-    log: storage.log,
-    kv: storage.kv,
-    book: new MembershipBook(),
-    transport,
-    logger: silentLogger,
-    tickMs: 5,
-    snapshotThreshold: 1000,
-    requestTimeoutMs: 2000,
-    onFatal: (e) => fatal.push(e),
-  });
+  const node = new RaftNode(nodeDeps(storage, persisted, transport, { onFatal: (e) => fatal.push(e) }));
   // Not started: only the KV wrapper is exercised. A malformed snapshot is a caller error, not damage.
   await assert.rejects(node.kv.restore("not a snapshot", 5));
   assert.deepEqual(fatal, []);
