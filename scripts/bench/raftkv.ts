@@ -28,7 +28,18 @@ export class Raftkv implements System {
     const s = new Raftkv(extraEnv, main);
     for (let i = 0; i < n; i++) await s.addSlot();
     for (let i = 0; i < n; i++) s.start(i, n);
-    await s.leader();
+    try {
+      await s.leader();
+    } catch (e) {
+      // Say why: what each node reports, and the end of its output.
+      const sts = await Promise.all(s.ids.map((_, i) => s.status(i)));
+      const why = s.ids.map(
+        (id, i) =>
+          `${id}: ${JSON.stringify(sts[i] ?? null).slice(0, 600)}\n${(s.procs[i]?.out ?? []).join("").slice(-3000)}`,
+      );
+      await s.stop();
+      throw new Error(`${(e as Error).message}\n${why.join("\n")}`);
+    }
     return s;
   }
 

@@ -15,7 +15,7 @@ test("npm run bench -- --quick prints the table and its read-back checks pass", 
     encoding: "utf8",
     timeout: 230_000,
   });
-  assert.equal(r.status, 0, `bench exited ${r.status}\n${r.stdout}\n${r.stderr.slice(-4000)}`);
+  assert.equal(r.status, 0, `bench exited ${r.status}\n${r.stdout}\n${r.stderr.slice(-12000)}`);
   const out = r.stdout;
   assert.match(out, /^\| workload +\| clients +\| raftkv ops\/s/m);
   for (const w of ["write 256 B", "read linearizable", "read stale", "mix 90% read 10% write", "write 4 KiB"]) {

@@ -5,7 +5,7 @@
  */
 
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -78,7 +78,11 @@ export class TestCluster {
     t.after(async () => {
       await Promise.all(c.nodes.map((_, i) => c.kill(i)));
       if ((t as unknown as { passed?: boolean }).passed) rmSync(dir, { recursive: true, force: true });
-      else process.stderr.write(`cluster logs kept in ${dir}\n`);
+      else {
+        // The nodes' logs live in memory: write them beside their data, where the message points.
+        for (const n of c.nodes) writeFileSync(join(dir, `${n.id}.log`), `${n.lines.join("\n")}\n`);
+        process.stderr.write(`cluster logs kept in ${dir} (<id>.log)\n`);
+      }
     });
     return c;
   }
