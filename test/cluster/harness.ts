@@ -6,25 +6,16 @@
 
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { TestContext } from "node:test";
+import { freePort as pickPort } from "../../scripts/free-port.ts";
 
 const root = join(import.meta.dirname, "..", "..");
 const MAIN = join(root, "node", "src", "main.ts");
 
-/** One free TCP port on 127.0.0.1 (released before use; collisions are unlikely). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const addr = s.address();
-      s.close(() => resolve(typeof addr === "object" && addr ? addr.port : 0));
-    });
-  });
-}
+/** One free TCP port on 127.0.0.1, below the ephemeral range (scripts/free-port.ts). */
+export const freePort = (): Promise<number> => pickPort();
 
 /** One node of a test cluster. */
 export interface TestNode {

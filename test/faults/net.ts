@@ -17,7 +17,7 @@
  * partition faults are disabled.
  */
 
-import { createServer } from "node:net";
+import { freePort as pickPort } from "../../scripts/free-port.ts";
 import type { RunRecord } from "./resources.ts";
 import { claimSubnet } from "./resources.ts";
 import { cmd, isRoot, which } from "./sys.ts";
@@ -51,17 +51,8 @@ export interface Network {
   describe(): string;
 }
 
-/** Picks a free TCP port on `host`. */
-export function freePort(host: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, host, () => {
-      const a = s.address();
-      s.close(() => resolve(typeof a === "object" && a ? a.port : 0));
-    });
-  });
-}
+/** Picks a free TCP port on `host`, below the ephemeral range (scripts/free-port.ts). */
+export const freePort = (host: string): Promise<number> => pickPort(host);
 
 /** What the machine allows, for choosing a mode. */
 export function probe(): { root: boolean; ip: boolean; iptables: boolean; mount: boolean } {

@@ -130,7 +130,7 @@ test("served, then a request of another shape pipelined behind it: both answered
   const f = await start(t);
   const c = new Client(f.port);
   // The first is the front's; the second (another route) and the third (hot, but after the hand-over) are node:http's.
-  await c.send(post('{"p":1}') + "GET /status HTTP/1.1\r\nHost: h\r\n\r\n" + get("p"));
+  await c.send(`${post('{"p":1}')}GET /status HTTP/1.1\r\nHost: h\r\n\r\n${get("p")}`);
   const a = await c.answers(3);
   assert.equal(a.length, 3, c.text);
   assert.match(a[0] ?? "", /\{"index":1\}$/);

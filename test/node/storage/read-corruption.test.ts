@@ -8,7 +8,6 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { encodeCommand } from "../../../node/src/kv/command.ts";
 import { silentLogger } from "../../../node/src/log.ts";
-import { MembershipBook } from "../../../node/src/membership-book.ts";
 import { RaftCore } from "../../../node/src/raft/core.ts";
 import { RaftNode } from "../../../node/src/server/raft-node.ts";
 import { encodeValue, kvKey } from "../../../node/src/storage/codec.ts";
