@@ -17,8 +17,15 @@ const ATTEMPTS = 64;
 /** Ports this process handed out: a released probe does not stop a second pick of the same one. */
 const given = new Set<number>();
 
-/** The first port of the kernel's ephemeral range (32768 when it cannot be read). */
+let ephemeral: number | undefined;
+
+/** The first port of the kernel's ephemeral range (32768 when it cannot be read), read once. */
 export function ephemeralStart(): number {
+  ephemeral ??= readEphemeralStart();
+  return ephemeral;
+}
+
+function readEphemeralStart(): number {
   try {
     const first = Number(readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8").trim().split(/\s+/)[0]);
     return Number.isInteger(first) && first > FLOOR + 1000 ? first : 32_768;

@@ -3,7 +3,7 @@
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { appendFileSync } from "node:fs";
 import { Agent, request } from "node:http";
-import { freePort as pickPort } from "../free-port.ts";
+import { freePort } from "../free-port.ts";
 
 /** Resolves after `ms`. */
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -21,8 +21,8 @@ export function median(xs: number[]): number {
   return s.length === 0 ? Number.NaN : (s[Math.floor((s.length - 1) / 2)] as number);
 }
 
-/** A free TCP port on 127.0.0.1, below the ephemeral range. */
-export const freePort = (): Promise<number> => pickPort();
+/** The bench's ports come from the one picker, below the kernel's ephemeral range. */
+export { freePort };
 
 /** Extra settings for every raftkv node from BENCH_NODE_ENV ("K=V K=V"), to compare settings under one load. */
 export function benchNodeEnv(): Record<string, string> {

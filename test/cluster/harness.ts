@@ -9,13 +9,13 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { TestContext } from "node:test";
-import { freePort as pickPort } from "../../scripts/free-port.ts";
+import { freePort } from "../../scripts/free-port.ts";
 
 const root = join(import.meta.dirname, "..", "..");
 const MAIN = join(root, "node", "src", "main.ts");
 
-/** One free TCP port on 127.0.0.1, below the ephemeral range (scripts/free-port.ts). */
-export const freePort = (): Promise<number> => pickPort();
+/** Free ports for tests come from one picker, below the kernel's ephemeral range. */
+export { freePort };
 
 /** One node of a test cluster. */
 export interface TestNode {

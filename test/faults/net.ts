@@ -17,7 +17,7 @@
  * partition faults are disabled.
  */
 
-import { freePort as pickPort } from "../../scripts/free-port.ts";
+import { freePort } from "../../scripts/free-port.ts";
 import type { RunRecord } from "./resources.ts";
 import { claimSubnet } from "./resources.ts";
 import { cmd, isRoot, which } from "./sys.ts";
@@ -51,8 +51,8 @@ export interface Network {
   describe(): string;
 }
 
-/** Picks a free TCP port on `host`, below the ephemeral range (scripts/free-port.ts). */
-export const freePort = (host: string): Promise<number> => pickPort(host);
+/** Free ports on a run's hosts come from the one picker, below the kernel's ephemeral range. */
+export { freePort };
 
 /** What the machine allows, for choosing a mode. */
 export function probe(): { root: boolean; ip: boolean; iptables: boolean; mount: boolean } {

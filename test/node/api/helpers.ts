@@ -1,7 +1,8 @@
 /** HTTP helpers for the API tests: JSON requests with fetch, and raw requests when fetch would rewrite them. */
 
 import assert from "node:assert/strict";
-import { connect, createServer } from "node:net";
+import { connect } from "node:net";
+import { freePort } from "../../../scripts/free-port.ts";
 
 /** A finished response: status, headers, and the body parsed as JSON (or the text when it is not JSON). */
 export interface Reply {
@@ -66,13 +67,5 @@ export function rawExchange(url: string, data: string | Buffer, ms = 3000): Prom
   });
 }
 
-/** A port nothing listens on (bound, then released). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
+/** A port nothing listens on (bound, then released), from the one picker. */
+export { freePort };
