@@ -6,7 +6,7 @@
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { runFaults, tail } from "./spawn-run.ts";
+import { type RunResult, runFaults, tail } from "./spawn-run.ts";
 
 const common = ["--nodes", "3", "--ops", "500", "--rate", "40", "--discard"];
 
@@ -18,7 +18,7 @@ test("planted staleFollowerReads: followers answer linearizable reads locally ->
   // fewer clients and keys without the slow disk in 3 of 4.
   const faults = ["--faults", "pause,partition-leader,partition-split,slow-disk", "--rounds", "2"];
   const stress = ["--clients", "24", "--keys", "3"];
-  let r: Awaited<ReturnType<typeof runFaults>> | undefined;
+  let r: RunResult | undefined;
   let attempt = 0;
   while (attempt < 3) {
     attempt++;
