@@ -412,7 +412,7 @@ export class RaftNode {
     }
     // The leader's appends leave now and its own write runs meanwhile (the core marks which may: see Ready).
     const early = TEST_BUG_ACK_BEFORE_FSYNC ? undefined : rd.sendBeforePersist;
-    if (early) this.#d.transport.send(early);
+    if (early) this.#sendEarly(early, rd.committed.length > 0);
     // Answers given at commit leave now, not after this Ready's write: a committed entry is durable on a
     // majority whatever happens to this node's write (the leader counts its own copy only once durable,
     // and a follower learns a commit index only from such a leader), and the answer needs no apply.
@@ -457,6 +457,8 @@ export class RaftNode {
       const sent = new Set(early);
       this.#d.transport.send(rd.messages.filter((m) => !sent.has(m)));
     }
+    // On the wire before the applies and answers below run (a follower's answer to an append is its peer's wait).
+    this.#d.transport.flush();
     if (this.#fatalError) throw this.#fatalError;
     if (rd.snapshot && rd.snapshotRestore) {
       await this.#applies.drained();
@@ -472,6 +474,31 @@ export class RaftNode {
     for (const rs of rd.readStates)
       this.#reads.confirmed(rs, (i) => this.#appliedWaiters.wait(i, this.#applies.applied));
     this.core.advance(rd);
+  }
+
+  /**
+   * Sends the leader's appends ahead of its own write, before the write's batch is even built: the
+   * followers' writes are the wait. When this Ready also answers proposals, the appends that only tell
+   * the commit index leave after those answers (a nextTick runs once the answers' promise chains have
+   * written them): a follower that forwarded a write then reads its answer first, not after applying.
+   */
+  #sendEarly(early: Message[], answers: boolean): void {
+    const t = this.#d.transport;
+    const commitOnly = answers ? early.filter((m) => m.type === "app" && (m.entries?.length ?? 0) === 0) : [];
+    if (commitOnly.length === 0) {
+      t.send(early);
+      t.flush();
+      return;
+    }
+    const now = early.filter((m) => !commitOnly.includes(m));
+    if (now.length > 0) {
+      t.send(now);
+      t.flush();
+    }
+    process.nextTick(() => {
+      t.send(commitOnly);
+      t.flush();
+    });
   }
 
   #flushLazyHardState(): void {

@@ -23,6 +23,7 @@ import {
   type ProposeAnswer,
   RAFT_PREFIX,
 } from "./protocol.ts";
+import { flushTurnWrites } from "./turn-writes.ts";
 
 /** Who this node is on the wire. */
 export interface TransportIdentity {
@@ -138,6 +139,11 @@ export class RaftTransport {
       const [to, lane] = key.split("\u0000") as [string, Lane];
       this.#lane(to, lane).push(g);
     }
+  }
+
+  /** Puts what `send` queued on the streams on the wire now, not at the end of the turn (see turn-writes.ts). */
+  flush(): void {
+    flushTurnWrites();
   }
 
   #lane(to: NodeId, lane: Lane): PeerLane {

@@ -174,6 +174,7 @@ test("an answer given at commit does not wait for the write of the Ready that co
       // Answers travel in a later turn, as over a socket.
       setImmediate(() => fromB(out));
     },
+    flush() {},
   } as unknown as RaftTransport;
   const dataA = set("ka", 1);
   const dataB = set("kb", 2);
@@ -240,4 +241,73 @@ test("an answer given at commit does not wait for the write of the Ready that co
   await n.readBarrier();
   assert.equal(await n.kv.get("ka"), 1);
   assert.equal(await n.kv.get("kb"), 2);
+});
+
+test("the leader's appends leave before its own write starts, and an answer at commit before the commit-only appends", async (t) => {
+  // Node a runs for real (memory storage); its peer b is a bare core answering in a later turn, as over a socket.
+  const storage = await openStorage("memory", "");
+  const incA = storage.log.incarnation;
+  const voters = { voters: { a: incA, b: "inc-b" }, learners: {} };
+  const boot = RaftCore.bootstrap(incA, voters);
+  await storage.log.save({ hardState: boot.hardState, entries: boot.entries, snapshotRestore: false });
+  const b = new RaftCore(
+    { id: "b", seed: 2, electionTicks: 1000, heartbeatTicks: 1 },
+    RaftCore.bootstrap("inc-b", voters),
+  );
+  const events: string[] = [];
+  let node: RaftNode | undefined;
+  const data = set("k", 1);
+  const carries = (m: Message) => (m.entries ?? []).some((e) => e.data === data);
+  const transport = {
+    send(msgs: readonly Message[]) {
+      for (const m of msgs) {
+        if (m.type === "app" && carries(m)) events.push("send append with the entry");
+        if (m.type === "app" && (m.entries ?? []).length === 0 && (m.commit ?? 0) >= watched)
+          events.push("send commit");
+        if (m.to === "b") b.step(m);
+      }
+      const out: Message[] = [];
+      while (b.hasReady()) {
+        const rd = b.ready();
+        out.push(...rd.messages);
+        b.advance(rd);
+      }
+      setImmediate(() => node?.deliver(out));
+    },
+    flush() {
+      if (events.at(-1) === "send append with the entry") events.push("flush");
+    },
+  } as unknown as RaftTransport;
+  let watched = Number.POSITIVE_INFINITY;
+  const save = storage.log.save.bind(storage.log);
+  storage.log.save = (req) => {
+    if (req.entries.some((e) => e.data === data)) events.push("own write");
+    return save(req);
+  };
+  const stored = await storage.log.load();
+  assert.ok(stored);
+  const persisted = await recoverState(stored, storage.kv, new MembershipBook(), silentLogger);
+  node = startNode(t, storage, persisted, transport, {
+    core: { id: "a", seed: 1, electionTicks: 20, heartbeatTicks: 1 },
+    requestTimeoutMs: 5000,
+  });
+  const n = node;
+  const end = Date.now() + 3000;
+  while (!(n.core.state === "leader" && n.core.log.committed >= 2) && Date.now() < end) {
+    await new Promise((r) => setTimeout(r, 2));
+  }
+  assert.equal(n.core.state, "leader");
+  watched = n.core.log.lastIndex() + 1;
+  const r = await n.propose(data, { op: "set", ok: true }).then((x) => {
+    events.push("answer");
+    return x;
+  });
+  assert.equal(r.index, watched);
+  const until = Date.now() + 2000;
+  while (!events.includes("send commit") && Date.now() < until) await new Promise((res) => setTimeout(res, 2));
+  assert.deepEqual(events.slice(0, 3), ["send append with the entry", "flush", "own write"]);
+  assert.ok(
+    events.indexOf("answer") >= 0 && events.indexOf("answer") < events.indexOf("send commit"),
+    events.join(", "),
+  );
 });

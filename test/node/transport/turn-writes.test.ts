@@ -4,7 +4,7 @@ import { once } from "node:events";
 import { connect, createServer, type Socket } from "node:net";
 import { Writable } from "node:stream";
 import { test } from "node:test";
-import { writeInTurn } from "../../../node/src/transport/turn-writes.ts";
+import { flushTurnWrites, writeInTurn } from "../../../node/src/transport/turn-writes.ts";
 
 /** A sink recording each write it is handed: one entry per underlying write, with its chunks. */
 function sink(): { w: Writable; calls: string[][] } {
@@ -46,6 +46,34 @@ test("a later turn starts a new write; streams are corked independently", async 
   await nextTurn();
   assert.deepEqual(one.calls, [["1"], ["2", "3"]]);
   assert.deepEqual(two.calls, [["x"]]);
+});
+
+test("a flush sends what is held at once, streams in the order first written; later writes wait for the turn's end", async () => {
+  const seen: string[] = [];
+  const one = sink();
+  const two = sink();
+  const log = (name: string, s: { w: Writable }) => {
+    const write = s.w._writev?.bind(s.w);
+    s.w._writev = (chunks, cb) => {
+      seen.push(`${name}:${chunks.map((c) => String(c.chunk)).join("")}`);
+      write?.(chunks, cb);
+    };
+  };
+  log("one", one);
+  log("two", two);
+  writeInTurn(two.w, "x");
+  writeInTurn(one.w, "1");
+  writeInTurn(one.w, "2");
+  writeInTurn(two.w, "y");
+  flushTurnWrites();
+  assert.deepEqual(seen, ["two:xy", "one:12"]);
+  writeInTurn(one.w, "3");
+  assert.deepEqual(one.calls, [["1", "2"]], "a write after the flush is held again");
+  await nextTurn();
+  assert.deepEqual(one.calls, [["1", "2"], ["3"]]);
+  assert.deepEqual(two.calls, [["x", "y"]]);
+  flushTurnWrites(); // nothing held: nothing happens
+  assert.equal(one.calls.length + two.calls.length, 3);
 });
 
 test("ending the stream in the same turn still delivers every write, in order", async () => {
