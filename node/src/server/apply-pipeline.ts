@@ -83,7 +83,10 @@ export class ApplyPipeline {
     }
     const batch = [...entries];
     this.#open = batch;
-    this.chain(() => {
+    this.chain(async () => {
+      // Not before the microtasks queued so far: the answers given at commit (promise chains from the
+      // Ready that queued this batch) reach their sockets first, and entries committed meanwhile join.
+      await new Promise<void>((r) => process.nextTick(r));
       // From here on this batch is taken: later entries start the next one.
       if (this.#open === batch) this.#open = undefined;
       return this.#apply(batch);

@@ -89,6 +89,26 @@ test("entries handed over while an apply runs join one batch, in order; waiters 
   assert.deepEqual(seen.failed, []);
 });
 
+test("an apply starts only after the promise chains queued with it have run (answers given at commit leave first)", async () => {
+  const kv = new GatedKv();
+  const { p } = pipeline(kv);
+  const order: string[] = [];
+  const applyBatch = kv.applyBatch.bind(kv);
+  kv.applyBatch = (entries) => {
+    order.push("apply");
+    return applyBatch(entries);
+  };
+  // As a Ready does: answers resolved (a chain of several hops before the socket write), then the queue.
+  let chain: Promise<unknown> = Promise.resolve();
+  for (let hop = 0; hop < 12; hop++) chain = chain.then(() => {});
+  void chain.then(() => order.push("answer written"));
+  p.queue([set(1, "a", 1)]);
+  p.queue([set(2, "a", 2)]);
+  await p.drained();
+  assert.deepEqual(order, ["answer written", "apply"]);
+  assert.deepEqual(kv.batches, [[1, 2]], "entries queued in the same turn are one batch");
+});
+
 test("a batch never grows past 64 entries", async () => {
   const kv = new GatedKv();
   const { p } = pipeline(kv);
