@@ -47,6 +47,32 @@ async function oneNode(
 
 const set = (k: string, v: number) => encodeCommand({ op: "set", kv: { [k]: v } });
 
+/** Node a's storage (memory), bootstrapped with voters a and b; b is a bare core that persists at once. */
+async function aWithBareB(): Promise<{ storage: NodeStorage; b: RaftCore }> {
+  const storage = await openStorage("memory", "");
+  const incA = storage.log.incarnation;
+  const voters = { voters: { a: incA, b: "inc-b" }, learners: {} };
+  const boot = RaftCore.bootstrap(incA, voters);
+  await storage.log.save({ hardState: boot.hardState, entries: boot.entries, snapshotRestore: false });
+  const b = new RaftCore(
+    { id: "b", seed: 2, electionTicks: 1000, heartbeatTicks: 1 },
+    RaftCore.bootstrap("inc-b", voters),
+  );
+  return { storage, b };
+}
+
+/** Steps the bare core b with the messages addressed to it; returns what it sends back. */
+function stepB(b: RaftCore, msgs: readonly Message[]): Message[] {
+  for (const m of msgs) if (m.to === "b") b.step(m);
+  const out: Message[] = [];
+  while (b.hasReady()) {
+    const rd = b.ready();
+    out.push(...rd.messages);
+    b.advance(rd);
+  }
+  return out;
+}
+
 test("concurrent proposals share synced writes and each gets its own result", async (t) => {
   const storage = await openStorage("memory", "");
   const node = await oneNode(t, storage);
@@ -144,15 +170,7 @@ test("without a ratio a snapshot follows every SNAPSHOT_THRESHOLD entries; the b
 test("an answer given at commit does not wait for the write of the Ready that commits it", async (t) => {
   // Node a runs for real (memory storage); its one peer b is a bare core that persists at once, and the
   // test decides when b's answers reach a.
-  const storage = await openStorage("memory", "");
-  const incA = storage.log.incarnation;
-  const voters = { voters: { a: incA, b: "inc-b" }, learners: {} };
-  const boot = RaftCore.bootstrap(incA, voters);
-  await storage.log.save({ hardState: boot.hardState, entries: boot.entries, snapshotRestore: false });
-  const b = new RaftCore(
-    { id: "b", seed: 2, electionTicks: 1000, heartbeatTicks: 1 },
-    RaftCore.bootstrap("inc-b", voters),
-  );
+  const { storage, b } = await aWithBareB();
   let hold = false;
   const held: Message[] = [];
   let node: RaftNode | undefined;
@@ -164,13 +182,7 @@ test("an answer given at commit does not wait for the write of the Ready that co
   };
   const transport = {
     send(msgs: readonly Message[]) {
-      for (const m of msgs) if (m.to === "b") b.step(m);
-      const out: Message[] = [];
-      while (b.hasReady()) {
-        const rd = b.ready();
-        out.push(...rd.messages);
-        b.advance(rd);
-      }
+      const out = stepB(b, msgs);
       // Answers travel in a later turn, as over a socket.
       setImmediate(() => fromB(out));
     },
@@ -245,15 +257,7 @@ test("an answer given at commit does not wait for the write of the Ready that co
 
 test("the leader's appends leave before its own write starts, and an answer at commit before the commit-only appends", async (t) => {
   // Node a runs for real (memory storage); its peer b is a bare core answering in a later turn, as over a socket.
-  const storage = await openStorage("memory", "");
-  const incA = storage.log.incarnation;
-  const voters = { voters: { a: incA, b: "inc-b" }, learners: {} };
-  const boot = RaftCore.bootstrap(incA, voters);
-  await storage.log.save({ hardState: boot.hardState, entries: boot.entries, snapshotRestore: false });
-  const b = new RaftCore(
-    { id: "b", seed: 2, electionTicks: 1000, heartbeatTicks: 1 },
-    RaftCore.bootstrap("inc-b", voters),
-  );
+  const { storage, b } = await aWithBareB();
   const events: string[] = [];
   let node: RaftNode | undefined;
   const data = set("k", 1);
@@ -264,14 +268,8 @@ test("the leader's appends leave before its own write starts, and an answer at c
         if (m.type === "app" && carries(m)) events.push("send append with the entry");
         if (m.type === "app" && (m.entries ?? []).length === 0 && (m.commit ?? 0) >= watched)
           events.push("send commit");
-        if (m.to === "b") b.step(m);
       }
-      const out: Message[] = [];
-      while (b.hasReady()) {
-        const rd = b.ready();
-        out.push(...rd.messages);
-        b.advance(rd);
-      }
+      const out = stepB(b, msgs);
       setImmediate(() => node?.deliver(out));
     },
     flush() {
