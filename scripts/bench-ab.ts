@@ -32,16 +32,27 @@ const progOf = (p: string) => (p.startsWith("/") ? p : join(process.cwd(), p));
 
 const a = { main: progOf(opt("--a", MAIN)), env: envOf(opt("--a-env", "")) };
 const b = { main: progOf(opt("--b", MAIN)), env: envOf(opt("--b-env", "")) };
-const rounds = Number(opt("--rounds", "10"));
+/** A bad option ends the run at once with exit code 2, naming it. */
+const refuse = (why: string): never => {
+  console.error(why);
+  process.exit(2);
+};
+const count = (name: string, d: string): number => {
+  const v = opt(name, d);
+  return /^[1-9][0-9]{0,6}$/.test(v)
+    ? Number(v)
+    : refuse(`${name} must be a positive whole number, not ${JSON.stringify(v)}`);
+};
+const rounds = count("--rounds", "10");
 const role = opt("--role", "");
 if (role !== "" && role !== "leader" && role !== "follower") {
-  console.error(`--role must be leader or follower, not ${JSON.stringify(role)}`);
-  process.exit(2);
+  refuse(`--role must be leader or follower, not ${JSON.stringify(role)}`);
 }
-const windowMs = Number(opt("--window", "2500"));
+const windowMs = count("--window", "2500");
+const clients = count("--clients", "64");
 const w: Workload = {
   name: "write 256 B",
-  clients: Number(opt("--clients", "64")),
+  clients,
   writes: 1,
   valueBytes: 256,
   stale: false,

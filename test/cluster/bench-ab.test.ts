@@ -33,8 +33,21 @@ test("bench:ab pairs two builds' one-client windows at a follower and prints bot
   assert.doesNotMatch(r.stdout, /errors on [AB]/, "no window had errors");
 });
 
-test("bench:ab refuses an unknown --role with exit code 2, naming it", () => {
-  const r = spawnSync(process.execPath, [script, "--a", main, "--role", "boss"], { cwd: root, encoding: "utf8" });
-  assert.equal(r.status, 2);
-  assert.match(r.stderr, /--role must be leader or follower, not "boss"/);
+test("bench:ab refuses a bad option with exit code 2, naming it, before starting anything", () => {
+  const bad: Array<[string[], RegExp]> = [
+    [["--role", "boss"], /--role must be leader or follower, not "boss"/],
+    [["--rounds", "0"], /--rounds must be a positive whole number, not "0"/],
+    [["--window", "fast"], /--window must be a positive whole number, not "fast"/],
+    [["--clients", "-3"], /--clients must be a positive whole number, not "-3"/],
+  ];
+  for (const [args, why] of bad) {
+    const r = spawnSync(process.execPath, [script, "--a", main, ...args], {
+      cwd: root,
+      encoding: "utf8",
+      timeout: 20_000,
+    });
+    assert.equal(r.status, 2, `${args.join(" ")}: exit ${r.status}\n${r.stderr}`);
+    assert.match(r.stderr, why);
+    assert.equal(r.stdout, "", "no cluster was started");
+  }
 });

@@ -479,22 +479,23 @@ export class RaftNode {
   /**
    * Sends the leader's appends ahead of its own write, before the write's batch is even built: the
    * followers' writes are the wait. When this Ready also answers proposals, the appends that only tell
-   * the commit index leave after those answers (a nextTick runs once the answers' promise chains have
-   * written them): a follower that forwarded a write then reads its answer first, not after applying.
+   * the commit index leave after those answers: a follower that forwarded a write then reads its answer
+   * first, not after applying. A Ready is handled inside the loop's microtask, so the nextTick below runs
+   * only once the answers' promise chains have written them (the test in raft-node.test.ts checks it).
    */
   #sendEarly(early: Message[], answers: boolean): void {
     const t = this.#d.transport;
-    const commitOnly = answers ? early.filter((m) => m.type === "app" && (m.entries?.length ?? 0) === 0) : [];
-    if (commitOnly.length === 0) {
-      t.send(early);
-      t.flush();
-      return;
+    const now: Message[] = [];
+    const commitOnly: Message[] = [];
+    for (const m of early) {
+      if (answers && m.type === "app" && (m.entries?.length ?? 0) === 0) commitOnly.push(m);
+      else now.push(m);
     }
-    const now = early.filter((m) => !commitOnly.includes(m));
     if (now.length > 0) {
       t.send(now);
       t.flush();
     }
+    if (commitOnly.length === 0) return;
     process.nextTick(() => {
       t.send(commitOnly);
       t.flush();
